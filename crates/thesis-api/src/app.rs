@@ -1,0 +1,175 @@
+//! Building the application and serving it: the binary and the tests start it the same way.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::config::Settings;
+use crate::integrations::mail::Mailer;
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+use crate::{features, telemetry};
+
+/// Default request body limit; routes that take more set their own.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// How long shutdown waits for background work (mail delivery, ...).
+const BACKGROUND_DRAIN: Duration = Duration::from_secs(30);
+
+/// Every route with its OpenAPI description: `/v1/...` plus the operational routes.
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/v1", features::v1_router())
+        .merge(features::system::router())
+}
+
+/// The OpenAPI document (no database needed).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+pub struct App {
+    pub state: AppState,
+    router: Router,
+}
+
+impl App {
+    /// Connects to the database, applies migrations and assembles the router. `local_addr` is the
+    /// bound address, the default public URL.
+    pub async fn build(settings: Settings, local_addr: SocketAddr) -> anyhow::Result<App> {
+        // install the metrics recorder before the first request is counted
+        telemetry::metrics_handle();
+        tracing::info!(database = %settings.database_url_for_logs(), "connecting to the database");
+        let db = thesis_db::connect(settings.database_url.expose()).await?;
+        thesis_db::migrate(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
+        let secret = settings.load_secret_key()?;
+        let mailer = Mailer::from_settings(&settings)?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local_addr}"));
+        let state = AppState {
+            db,
+            admin_emails: settings.admin_emails.clone().into(),
+            settings: Arc::new(settings),
+            secret: Arc::new(secret),
+            public_url: public_url.into(),
+            mailer: Arc::new(mailer),
+            background: TaskTracker::new(),
+        };
+        let router = build_router(state.clone());
+        Ok(App { state, router })
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and background work.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        tracing::info!("listening on http://{addr}");
+        axum::serve(
+            listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        tracing::info!("stopped accepting requests; draining background work");
+        self.state.background.close();
+        if tokio::time::timeout(BACKGROUND_DRAIN, self.state.background.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "background work still running after {BACKGROUND_DRAIN:?}; exiting anyway"
+            );
+        }
+        self.state.db.clone().close().await.ok();
+        Ok(())
+    }
+}
+
+fn build_router(state: AppState) -> Router {
+    let (router, openapi) = api_router().split_for_parts();
+    let spec_json: Arc<str> = openapi
+        .to_json()
+        .expect("the OpenAPI document serializes")
+        .into();
+    let request_id = HeaderName::from_static(telemetry::REQUEST_ID_HEADER);
+
+    router
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec_json.clone();
+                async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], spec.to_string()) }
+            }),
+        )
+        .merge(Router::from(Scalar::with_url("/docs", openapi)))
+        .fallback(features::stubs::not_found)
+        .method_not_allowed_fallback(features::stubs::method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(telemetry::track_metrics))
+        .layer(CatchPanicLayer::custom(telemetry::panic_response))
+        .layer(axum::middleware::from_fn(telemetry::finish_errors))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .headers()
+                        .get(telemetry::REQUEST_ID_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,28 @@
+//! HTTP features, one folder per tag of the reference.
+
+pub mod api_key;
+pub mod auth;
+pub mod feedback;
+pub mod membership;
+pub mod newsletter;
+pub mod organization;
+pub mod stubs;
+pub mod system;
+pub mod user;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::state::AppState;
+
+/// Every `/v1` route (paths relative to `/v1`).
+pub fn v1_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::router())
+        .merge(api_key::router())
+        .merge(user::router())
+        .merge(organization::router())
+        .merge(membership::router())
+        .merge(feedback::router())
+        .merge(newsletter::router())
+        .merge(stubs::router())
+}

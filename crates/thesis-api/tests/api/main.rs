@@ -1,0 +1,15 @@
+//! Integration tests: the real server on an ephemeral port, driven over HTTP like a client.
+//! The database is SQLite unless `THESIS_TEST_DATABASE_URL` names a PostgreSQL server
+//! (`postgres://postgres@127.0.0.1:5432`), where each test gets a fresh database.
+
+mod support;
+
+mod auth;
+mod cli;
+mod concurrency;
+mod feedback;
+mod mail;
+mod membership;
+mod newsletter;
+mod organization;
+mod system;
