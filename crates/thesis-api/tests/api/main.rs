@@ -8,6 +8,7 @@ mod auth;
 mod cli;
 mod concurrency;
 mod feedback;
+mod lifecycle;
 mod mail;
 mod membership;
 mod newsletter;

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub data_dir: TempDir,
     pub env: HashMap<String, String>,
     pub database_url: String,
+    /// The server's state, to reach behind its back in failure tests.
+    pub state: thesis_api::state::AppState,
     pg_database: Option<(String, String)>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -93,6 +95,7 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().unwrap();
         let app = App::build(settings, addr).await.expect("build app");
+        let state = app.state.clone();
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.serve(listener, async move {
@@ -111,6 +114,7 @@ impl TestApp {
             data_dir,
             env,
             database_url,
+            state,
             pg_database,
             shutdown: Some(tx),
             server: Some(server),
