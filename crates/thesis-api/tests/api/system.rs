@@ -239,3 +239,83 @@ async fn docs_page_renders_the_spec() {
     let html = res.text().await.unwrap();
     assert!(html.contains("Thesis API"), "the page embeds the spec");
 }
+
+/// Every implemented operation that needs a token, from the OpenAPI document.
+async fn protected_operations(app: &TestApp) -> Vec<(Method, String)> {
+    let (_, spec) = app.get("/openapi.json", None).await;
+    let mut ops = vec![];
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let public = op["security"].as_array().is_some_and(|s| {
+                s.iter()
+                    .any(|r| r.as_object().is_some_and(|o| o.is_empty()))
+            });
+            let stub = op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .eq(["501"].iter());
+            if public || stub || !path.starts_with("/v1/") {
+                continue;
+            }
+            let concrete = path
+                .replace("{membershipId}", &uuid::Uuid::now_v7().to_string())
+                .replace("{id}", &uuid::Uuid::now_v7().to_string());
+            ops.push((
+                Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                concrete,
+            ));
+        }
+    }
+    assert!(ops.len() >= 10, "{ops:?}");
+    ops
+}
+
+#[tokio::test]
+async fn every_protected_route_refuses_missing_and_revoked_tokens() {
+    let app = TestApp::spawn().await;
+    let user = app.signup("tokens@example.com").await;
+    app.create_org(&user.token, "Org").await;
+    let (_, key) = app
+        .post("/v1/api-key", Some(&user.token), json!({"name": "k"}))
+        .await;
+    let key_id = key["id"].as_str().unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.delete(&format!("/v1/api-key/{key_id}"), Some(&user.token))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let session = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "tokens@example.com", "password": "correct-horse"}),
+        )
+        .await
+        .1["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        app.call(Method::POST, "/v1/auth/logout", Some(&session), None)
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+
+    for (method, path) in protected_operations(&app).await {
+        for token in [None, Some(key.as_str()), Some(session.as_str())] {
+            let (status, body) = app
+                .call(method.clone(), &path, token, Some(json!({})))
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {token:?}: {body}"
+            );
+            assert_error(&body, StatusCode::UNAUTHORIZED);
+        }
+    }
+}
