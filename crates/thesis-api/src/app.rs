@@ -21,6 +21,7 @@ use utoipa_scalar::{Scalar, Servable};
 
 use crate::config::Settings;
 use crate::integrations::mail::Mailer;
+use crate::integrations::stripe::StripeClient;
 use crate::openapi::ApiDoc;
 use crate::state::AppState;
 use crate::{features, telemetry};
@@ -60,6 +61,12 @@ impl App {
             .map_err(|e| anyhow::anyhow!("applying migrations: {e}"))?;
         let secret = settings.load_secret_key()?;
         let mailer = Mailer::from_settings(&settings)?;
+        // one TLS provider for every outgoing HTTPS client
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let stripe = settings
+            .stripe_secret_key
+            .clone()
+            .map(|key| Arc::new(StripeClient::new(&settings.stripe_api_url, key)));
         let public_url = settings
             .public_url
             .clone()
@@ -71,7 +78,9 @@ impl App {
             secret: Arc::new(secret),
             public_url: public_url.into(),
             mailer: Arc::new(mailer),
+            stripe,
             background: TaskTracker::new(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         };
         let router = build_router(state.clone());
         Ok(App { state, router })
@@ -84,6 +93,11 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let addr = listener.local_addr()?;
+        if self.state.settings.cron_enabled {
+            crate::cron::spawn(self.state.clone(), self.state.shutdown.clone());
+        } else {
+            tracing::info!("the cron scheduler is off (THESIS_CRON=off)");
+        }
         tracing::info!("listening on http://{addr}");
         axum::serve(
             listener,
@@ -93,6 +107,7 @@ impl App {
         .with_graceful_shutdown(shutdown)
         .await?;
         tracing::info!("stopped accepting requests; draining background work");
+        self.state.shutdown.cancel();
         self.state.background.close();
         if tokio::time::timeout(BACKGROUND_DRAIN, self.state.background.wait())
             .await

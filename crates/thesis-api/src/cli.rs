@@ -132,6 +132,15 @@ pub async fn api_key_create(
     Ok(serde_json::to_value(ApiKeyDto::new(model, Some(key)))?)
 }
 
+/// Runs one cron job now, recorded as a manual execution; returns the execution as JSON.
+pub async fn cron_run(settings: Settings, job: &str) -> anyhow::Result<serde_json::Value> {
+    let state = offline_state(settings).await?;
+    let execution = crate::cron::run_now(&state, job).await.map_err(cli_error)?;
+    Ok(serde_json::to_value(
+        crate::features::admin::cron::CronExecutionDto::from(execution),
+    )?)
+}
+
 /// The application state for a one-shot command (no listener).
 async fn offline_state(settings: Settings) -> anyhow::Result<crate::state::AppState> {
     let addr = settings.bind;

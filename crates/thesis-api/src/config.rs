@@ -113,6 +113,44 @@ pub struct FileConfig {
     pub machines: MachinesConfig,
     #[serde(default)]
     pub plans: PlansConfig,
+    #[serde(default)]
+    pub billing: BillingConfig,
+    /// `[cron_schedule]`: cron job → interval in seconds, overriding the built-in schedule.
+    #[serde(default)]
+    pub cron_schedule: std::collections::BTreeMap<String, u64>,
+}
+
+/// Billing settings beyond the environment variables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingConfig {
+    /// The Stripe billing meter's `event_name`; usage is reported to it in whole cents, so the
+    /// payAsYouGo price should charge $0.01 per unit.
+    #[serde(default = "default_meter_event")]
+    pub stripe_meter_event: String,
+    /// Where Stripe Checkout returns to; default `{public url}/billing?checkout=success|cancel`.
+    #[serde(default)]
+    pub checkout_success_url: Option<String>,
+    #[serde(default)]
+    pub checkout_cancel_url: Option<String>,
+    /// Where the billing portal returns to; default `{public url}/billing`.
+    #[serde(default)]
+    pub portal_return_url: Option<String>,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            stripe_meter_event: default_meter_event(),
+            checkout_success_url: None,
+            checkout_cancel_url: None,
+            portal_return_url: None,
+        }
+    }
+}
+
+fn default_meter_event() -> String {
+    "thesis_usage".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -223,6 +261,10 @@ struct RawFile {
     machines: MachinesConfig,
     #[serde(default)]
     plans: PlansConfig,
+    #[serde(default)]
+    billing: BillingConfig,
+    #[serde(default)]
+    cron_schedule: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -442,7 +484,26 @@ impl Settings {
             machine_types: raw.machine_types,
             machines: raw.machines,
             plans: raw.plans,
+            billing: raw.billing,
+            cron_schedule: raw.cron_schedule,
         };
+        for (job, secs) in &file.cron_schedule {
+            if !crate::cron::JOB_NAMES.contains(&job.as_str()) {
+                return Err(invalid(
+                    "cron_schedule",
+                    format!(
+                        "unknown job `{job}` (jobs: {})",
+                        crate::cron::JOB_NAMES.join(", ")
+                    ),
+                ));
+            }
+            if *secs == 0 {
+                return Err(invalid(
+                    "cron_schedule",
+                    format!("the interval of `{job}` must be at least 1 second"),
+                ));
+            }
+        }
         if file.plans.free.daily_limit_cents < 0 {
             return Err(invalid(
                 "plans.free.daily_limit_cents",

@@ -5,12 +5,15 @@
 
 pub mod app;
 pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod config;
+pub mod cron;
 pub mod error;
 pub mod features;
 pub mod integrations;
 pub mod openapi;
+pub mod pagination;
 pub mod patch;
 pub mod ratelimit;
 pub mod state;

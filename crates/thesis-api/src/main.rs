@@ -59,7 +59,18 @@ async fn run(args: Cli) -> anyhow::Result<()> {
         }
         Command::Cron {
             command: CronCommand::Run { job },
-        } => anyhow::bail!("the cron runner is not implemented yet (job `{job}` not run)"),
+        } => {
+            let execution = cli::cron_run(settings, &job).await?;
+            println!("{}", serde_json::to_string_pretty(&execution)?);
+            if execution["status"] == "success" {
+                Ok(())
+            } else {
+                anyhow::bail!(
+                    "job `{job}` failed: {}",
+                    execution["error"].as_str().unwrap_or("unknown error")
+                )
+            }
+        }
         Command::Openapi => unreachable!("handled above"),
     }
 }

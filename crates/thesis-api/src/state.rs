@@ -7,6 +7,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Secret, Settings};
 use crate::integrations::mail::Mailer;
+use crate::integrations::stripe::StripeClient;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,6 +20,17 @@ pub struct AppState {
     /// Normalized e-mails of platform admins from `THESIS_ADMIN_EMAILS`.
     pub admin_emails: Arc<[String]>,
     pub mailer: Arc<Mailer>,
+    /// The Stripe client; `None` in self-hosted billing mode.
+    pub stripe: Option<Arc<StripeClient>>,
     /// Background work (mail delivery, ...) that shutdown waits for.
     pub background: TaskTracker,
+    /// Cancelled at shutdown: stops the cron scheduler and other loops.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl AppState {
+    /// The free plan's daily limit in cents.
+    pub fn free_daily_limit_cents(&self) -> i64 {
+        self.settings.file.plans.free.daily_limit_cents
+    }
 }

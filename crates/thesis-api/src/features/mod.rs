@@ -1,13 +1,18 @@
 //! HTTP features, one folder per tag of the reference.
 
+pub mod admin;
 pub mod api_key;
 pub mod auth;
+pub mod billing;
 pub mod feedback;
 pub mod membership;
 pub mod newsletter;
 pub mod organization;
+pub mod stripe_webhook;
 pub mod stubs;
 pub mod system;
+pub mod trial;
+pub mod usage;
 pub mod user;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +27,11 @@ pub fn v1_router() -> OpenApiRouter<AppState> {
         .merge(user::router())
         .merge(organization::router())
         .merge(membership::router())
+        .merge(billing::router())
+        .merge(trial::router())
+        .merge(usage::router())
+        .merge(stripe_webhook::router())
+        .merge(admin::router())
         .merge(feedback::router())
         .merge(newsletter::router())
         .merge(stubs::router())

@@ -2,3 +2,4 @@
 //! the default.
 
 pub mod mail;
+pub mod stripe;

@@ -5,6 +5,7 @@
 mod support;
 
 mod auth;
+mod billing;
 mod cli;
 mod concurrency;
 mod feedback;

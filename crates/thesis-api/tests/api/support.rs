@@ -49,16 +49,27 @@ impl TestApp {
 
     /// Starts a server with extra `THESIS_*` variables.
     pub async fn spawn_with(vars: &[(&str, &str)]) -> TestApp {
+        Self::spawn_full(vars, "", None).await
+    }
+
+    /// Starts a server with extra variables, a TOML configuration, and optionally the database
+    /// of another test app (to run several instances on one database).
+    pub async fn spawn_full(
+        vars: &[(&str, &str)],
+        toml: &str,
+        share_db_with: Option<&TestApp>,
+    ) -> TestApp {
         LOG.call_once(|| {
             let filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "error".into());
             thesis_api::telemetry::init_logging(&filter, thesis_api::config::LogFormat::Text);
         });
         let data_dir = tempfile::tempdir().expect("temp dir");
         let config = data_dir.path().join("thesis.toml");
-        std::fs::write(&config, "").expect("config file");
+        std::fs::write(&config, toml).expect("config file");
 
-        let (database_url, pg_database) = match postgres_server() {
-            Some(server) => {
+        let (database_url, pg_database) = match (share_db_with, postgres_server()) {
+            (Some(other), _) => (other.database_url.clone(), None),
+            (None, Some(server)) => {
                 let name = format!("thesis_test_{}", uuid::Uuid::new_v4().simple());
                 let admin = format!("{server}/postgres");
                 let db = sea_orm::Database::connect(&admin)
@@ -71,7 +82,7 @@ impl TestApp {
                 db.close().await.ok();
                 (format!("{server}/{name}"), Some((admin, name)))
             }
-            None => (
+            (None, None) => (
                 format!("sqlite://{}", data_dir.path().join("thesis.db").display()),
                 None,
             ),
@@ -86,6 +97,14 @@ impl TestApp {
         env.insert("THESIS_DATABASE_URL".into(), database_url.clone());
         env.insert("THESIS_BIND".into(), "127.0.0.1:0".into());
         env.insert("THESIS_CRON".into(), "off".into());
+        if let Some(other) = share_db_with {
+            // instances of one deployment share the secret key
+            env.insert(
+                "THESIS_SECRET_KEY".into(),
+                std::fs::read_to_string(other.data_dir.path().join("secret.key"))
+                    .unwrap_or_else(|_| "x".repeat(64)),
+            );
+        }
         for (k, v) in vars {
             env.insert(k.to_string(), v.to_string());
         }
@@ -417,4 +436,47 @@ pub async fn wait_for_port(port: u16) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("nothing listens on port {port}");
+}
+
+impl TestApp {
+    /// Records usage of `cost_cents` for an organization through the ledger, as a
+    /// usage-creating feature does (admission first; refused when a limit is reached).
+    pub async fn use_cents(
+        &self,
+        org_id: &str,
+        cost_cents: f64,
+    ) -> Result<(), thesis_api::error::ApiError> {
+        use thesis_api::billing::ledger;
+        let org = uuid::Uuid::parse_str(org_id).unwrap();
+        let cost = (cost_cents * 1e9).round() as i64;
+        let admission = ledger::admit(
+            &self.state.db,
+            self.state.free_daily_limit_cents(),
+            org,
+            cost,
+        )
+        .await?;
+        ledger::record(&self.state.db, Some(&admission), usage(org, cost)).await?;
+        Ok(())
+    }
+}
+
+/// A token usage of `cost_nanos` for `org`.
+pub fn usage(org: uuid::Uuid, cost_nanos: i64) -> thesis_api::billing::ledger::NewUsage {
+    thesis_api::billing::ledger::NewUsage {
+        organization_id: org,
+        user_id: None,
+        metric_type: thesis_db::entities::MetricType::Tokens,
+        model: Some("test-model".into()),
+        machine_id: None,
+        quantity: 1000.0,
+        unit: "tokens".into(),
+        input_tokens: Some(600),
+        output_tokens: Some(400),
+        cached_tokens: Some(0),
+        reasoning_tokens: Some(0),
+        cost_nanos,
+        idempotency_key: None,
+        metadata: None,
+    }
 }

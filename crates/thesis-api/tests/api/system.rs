@@ -108,7 +108,7 @@ async fn unimplemented_reference_routes_answer_501_naming_themselves() {
     for (method, path) in [
         (Method::GET, "/v1/machine"),
         (Method::POST, "/v1/responses"),
-        (Method::GET, "/v1/admin/cron-executions"),
+        (Method::GET, "/v1/admin/machines"),
         (Method::DELETE, "/v1/session/{sessionId}"),
         (Method::GET, "/v1/release/tauri-manifest"),
     ] {

@@ -114,3 +114,37 @@ pub enum FeedbackType {
     #[serde(rename = "general")]
     General,
 }
+
+/// What a usage record measures.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum MetricType {
+    #[sea_orm(string_value = "tokens")]
+    #[serde(rename = "tokens")]
+    Tokens,
+    #[sea_orm(string_value = "compute")]
+    #[serde(rename = "compute")]
+    Compute,
+    #[sea_orm(string_value = "storage")]
+    #[serde(rename = "storage")]
+    Storage,
+}
+
+/// State of a cron execution.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize, ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum CronStatus {
+    #[sea_orm(string_value = "running")]
+    #[serde(rename = "running")]
+    Running,
+    #[sea_orm(string_value = "success")]
+    #[serde(rename = "success")]
+    Success,
+    #[sea_orm(string_value = "failed")]
+    #[serde(rename = "failed")]
+    Failed,
+}

@@ -2,6 +2,8 @@
 
 pub mod api_key;
 pub mod auth_session;
+pub mod billing_period;
+pub mod cron_execution;
 pub mod enums;
 pub mod feedback;
 pub mod membership;
@@ -9,6 +11,11 @@ pub mod newsletter_subscriber;
 pub mod organization;
 pub mod password_reset;
 pub mod rate_limit;
+pub mod stripe_event;
+pub mod stripe_usage_report;
+pub mod trial;
+pub mod usage_record;
+pub mod usage_reservation;
 pub mod user;
 
 pub use enums::*;

@@ -18,6 +18,14 @@ pub struct Model {
     pub price_for_organization_cents: Option<i64>,
     pub machine_quota: Option<i64>,
     pub deleted_at: Option<DateTimeUtc>,
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    /// The Stripe subscription status as Stripe spells it (`active`, `past_due`, ...), or
+    /// `active` for a self-hosted payAsYouGo plan; null without a subscription.
+    pub subscription_status: Option<String>,
+    pub cancel_at_period_end: bool,
+    pub current_period_start: Option<DateTimeUtc>,
+    pub current_period_end: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

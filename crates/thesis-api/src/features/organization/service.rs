@@ -37,6 +37,12 @@ pub async fn create_organization(
         price_for_organization_cents: Set(None),
         machine_quota: Set(None),
         deleted_at: Set(None),
+        stripe_customer_id: Set(None),
+        stripe_subscription_id: Set(None),
+        subscription_status: Set(None),
+        cancel_at_period_end: Set(false),
+        current_period_start: Set(None),
+        current_period_end: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }

@@ -1,0 +1,8 @@
+//! Billing domain: money, the usage ledger with limit enforcement, billing periods and trials.
+//! Features that create usage (responses, machines, storage) call [`ledger`].
+
+pub mod ledger;
+pub mod money;
+pub mod period;
+pub mod stripe_sync;
+pub mod trials;
