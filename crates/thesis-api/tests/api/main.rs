@@ -8,6 +8,7 @@ mod auth;
 mod billing;
 mod cli;
 mod concurrency;
+mod cron;
 mod feedback;
 mod lifecycle;
 mod mail;
