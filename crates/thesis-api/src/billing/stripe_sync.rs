@@ -34,7 +34,8 @@ fn plan_for(status: &str) -> Option<SubscriptionPlan> {
     }
 }
 
-/// Records a billing period (idempotent).
+/// Records a billing period (idempotent). An earlier period still open at `start` (a billing
+/// cycle reset by "bill now") is cut to end there, so every usage record belongs to one period.
 pub async fn upsert_period<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
@@ -42,6 +43,13 @@ pub async fn upsert_period<C: ConnectionTrait>(
     end: DateTime<Utc>,
     source: &str,
 ) -> Result<(), ApiError> {
+    billing_period::Entity::update_many()
+        .col_expr(billing_period::Column::PeriodEnd, Expr::value(start))
+        .filter(billing_period::Column::OrganizationId.eq(org_id))
+        .filter(billing_period::Column::PeriodStart.lt(start))
+        .filter(billing_period::Column::PeriodEnd.gt(start))
+        .exec(conn)
+        .await?;
     billing_period::Entity::insert(billing_period::ActiveModel {
         id: Set(thesis_db::new_id()),
         organization_id: Set(org_id),

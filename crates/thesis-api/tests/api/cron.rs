@@ -32,14 +32,22 @@ async fn two_instances_run_every_slot_exactly_once() {
         .unwrap();
     let mut per_slot: BTreeMap<i64, usize> = BTreeMap::new();
     for r in &rows {
-        *per_slot.entry(r.slot.expect("scheduled runs have a slot")).or_default() += 1;
+        *per_slot
+            .entry(r.slot.expect("scheduled runs have a slot"))
+            .or_default() += 1;
         assert_eq!(r.status, CronStatus::Success, "{r:?}");
     }
-    assert!(per_slot.values().all(|n| *n == 1), "a slot ran twice: {per_slot:?}");
+    assert!(
+        per_slot.values().all(|n| *n == 1),
+        "a slot ran twice: {per_slot:?}"
+    );
     // every whole second while both instances ran has its execution
-    let missing: Vec<i64> = ((started + 1)..(ended - 1)).filter(|s| !per_slot.contains_key(s)).collect();
+    let missing: Vec<i64> = ((started + 1)..(ended - 1))
+        .filter(|s| !per_slot.contains_key(s))
+        .collect();
     assert!(missing.is_empty(), "slots without a run: {missing:?}");
-    let instances: std::collections::BTreeSet<_> = rows.iter().map(|r| r.instance.clone()).collect();
+    let instances: std::collections::BTreeSet<_> =
+        rows.iter().map(|r| r.instance.clone()).collect();
     println!(
         "{} slots over {}s, each run once, by {} instances",
         per_slot.len(),
@@ -63,7 +71,11 @@ async fn cron_run_command_records_a_manual_execution() {
             .unwrap()
     };
     let out = run(&["cron", "run", "cleanup"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let execution: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(execution["jobName"], "cleanup");
     assert_eq!(execution["status"], "success");
@@ -73,13 +85,21 @@ async fn cron_run_command_records_a_manual_execution() {
     let out = run(&["cron", "run", "usage-report"]);
     assert!(out.status.success());
     let execution: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(execution["details"]["skipped"].as_str().unwrap().contains("self-hosted"));
+    assert!(
+        execution["details"]["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("self-hosted")
+    );
 
     let out = run(&["cron", "run", "backup"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown job"));
 
-    let rows = cron_execution::Entity::find().all(&app.state.db).await.unwrap();
+    let rows = cron_execution::Entity::find()
+        .all(&app.state.db)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 2, "the refused job was not recorded");
 }
 

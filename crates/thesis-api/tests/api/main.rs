@@ -15,4 +15,5 @@ mod mail;
 mod membership;
 mod newsletter;
 mod organization;
+mod stripe;
 mod system;
