@@ -70,8 +70,10 @@ impl App {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{local_addr}"));
+        let models = crate::llm::Models::from_settings(&settings)?;
         let state = AppState {
             db,
+            models: Arc::new(models),
             admin_emails: settings.admin_emails.clone().into(),
             settings: Arc::new(settings),
             secret: Arc::new(secret),

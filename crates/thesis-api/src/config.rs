@@ -170,6 +170,16 @@ pub struct ModelConfig {
     pub cached_input_cents_per_mtok: Option<f64>,
     #[serde(default)]
     pub output_cents_per_mtok: f64,
+    /// Seconds to wait for the upstream's first byte (default 60).
+    #[serde(default)]
+    pub first_byte_timeout_secs: Option<u64>,
+    /// Seconds a stream may stay silent (default 120).
+    #[serde(default)]
+    pub idle_timeout_secs: Option<u64>,
+    /// The model's context window in tokens; with `truncation: "auto"`, the oldest context is
+    /// dropped to fit.
+    #[serde(default)]
+    pub context_window: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

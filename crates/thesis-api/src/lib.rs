@@ -12,6 +12,7 @@ pub mod cron;
 pub mod error;
 pub mod features;
 pub mod integrations;
+pub mod llm;
 pub mod openapi;
 pub mod pagination;
 pub mod patch;

@@ -20,6 +20,8 @@ pub struct AppState {
     /// Normalized e-mails of platform admins from `THESIS_ADMIN_EMAILS`.
     pub admin_emails: Arc<[String]>,
     pub mailer: Arc<Mailer>,
+    /// The models of `/v1/responses`.
+    pub models: Arc<crate::llm::Models>,
     /// The Stripe client; `None` in self-hosted billing mode.
     pub stripe: Option<Arc<StripeClient>>,
     /// Background work (mail delivery, ...) that shutdown waits for.

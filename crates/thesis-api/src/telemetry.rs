@@ -94,10 +94,17 @@ pub async fn finish_errors(req: Request, next: Next) -> Response {
             .map(|c| c.0)
             .unwrap_or_else(|| "unknown (a 500 without a recorded cause)".into());
         tracing::error!(request_id = %request_id, method = %method, path = %path, cause = %cause, "internal error");
-        let mut fresh = error_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error (request id {request_id})").into(),
-        );
+        let message = format!("internal error (request id {request_id})");
+        let mut fresh = if path.starts_with("/v1/responses") {
+            // the OpenAI-compatible surface keeps OpenAI's error shape
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(serde_json::json!({"error": {"message": message, "type": "server_error", "param": null, "code": null}})),
+            )
+                .into_response()
+        } else {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, message.into())
+        };
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             fresh.headers_mut().insert(REQUEST_ID_HEADER, v);
         }

@@ -8,6 +8,8 @@ pub mod feedback;
 pub mod membership;
 pub mod newsletter;
 pub mod organization;
+pub mod responses;
+pub mod session;
 pub mod stripe_webhook;
 pub mod stubs;
 pub mod system;
@@ -30,6 +32,8 @@ pub fn v1_router() -> OpenApiRouter<AppState> {
         .merge(billing::router())
         .merge(trial::router())
         .merge(usage::router())
+        .merge(responses::router())
+        .merge(session::router())
         .merge(stripe_webhook::router())
         .merge(admin::router())
         .merge(feedback::router())

@@ -107,12 +107,12 @@ async fn unimplemented_reference_routes_answer_501_naming_themselves() {
     let user = app.signup("u@example.com").await;
     for (method, path) in [
         (Method::GET, "/v1/machine"),
-        (Method::POST, "/v1/responses"),
+        (Method::POST, "/v1/dataset/upload"),
         (Method::GET, "/v1/admin/machines"),
-        (Method::DELETE, "/v1/session/{sessionId}"),
+        (Method::DELETE, "/v1/dataset/{id}"),
         (Method::GET, "/v1/release/tauri-manifest"),
     ] {
-        let concrete = path.replace("{sessionId}", "abc");
+        let concrete = path.replace("{id}", "abc");
         let (status, body) = app
             .call(method.clone(), &concrete, Some(&user.token), None)
             .await;
@@ -260,6 +260,8 @@ async fn protected_operations(app: &TestApp) -> Vec<(Method, String)> {
             }
             let concrete = path
                 .replace("{membershipId}", &uuid::Uuid::now_v7().to_string())
+                .replace("{sessionId}", "sess_x")
+                .replace("{trialId}", &uuid::Uuid::now_v7().to_string())
                 .replace("{id}", &uuid::Uuid::now_v7().to_string());
             ops.push((
                 Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
@@ -315,7 +317,14 @@ async fn every_protected_route_refuses_missing_and_revoked_tokens() {
                 StatusCode::UNAUTHORIZED,
                 "{method} {path} with {token:?}: {body}"
             );
-            assert_error(&body, StatusCode::UNAUTHORIZED);
+            if path.starts_with("/v1/responses") {
+                assert_eq!(
+                    body["error"]["code"], "invalid_api_key",
+                    "OpenAI-shaped: {body}"
+                );
+            } else {
+                assert_error(&body, StatusCode::UNAUTHORIZED);
+            }
         }
     }
 }

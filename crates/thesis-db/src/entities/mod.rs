@@ -3,6 +3,7 @@
 pub mod api_key;
 pub mod auth_session;
 pub mod billing_period;
+pub mod chat_session;
 pub mod cron_execution;
 pub mod enums;
 pub mod feedback;
@@ -11,6 +12,8 @@ pub mod newsletter_subscriber;
 pub mod organization;
 pub mod password_reset;
 pub mod rate_limit;
+pub mod response;
+pub mod session_turn;
 pub mod stripe_event;
 pub mod stripe_usage_report;
 pub mod trial;

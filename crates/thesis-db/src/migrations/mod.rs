@@ -4,6 +4,7 @@ use sea_orm_migration::prelude::*;
 
 mod m0001_platform_core;
 mod m0002_billing;
+mod m0003_responses;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_platform_core::Migration),
             Box::new(m0002_billing::Migration),
+            Box::new(m0003_responses::Migration),
         ]
     }
 }

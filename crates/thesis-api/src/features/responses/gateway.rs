@@ -1,0 +1,569 @@
+//! The gateway behind `POST /v1/responses`: parse, resolve organization and model, build the
+//! context (previous response or session), admit against limits, call the upstream (one retry
+//! before the first byte), then answer — whole or as a stream — and meter exactly once.
+//!
+//! A streamed answer is produced by a task that reads the upstream to its end whatever the
+//! client does: a client that disconnects stops receiving events, not the metering.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use sea_orm::ActiveValue::Set;
+use sea_orm::prelude::*;
+use sea_orm::{IntoActiveModel, QueryOrder, QuerySelect};
+use serde_json::{Value, json};
+use thesis_db::entities::{MetricType, chat_session, response, session_turn};
+use thesis_llm::providers::ProviderEvent;
+use thesis_llm::request::Truncation;
+use thesis_llm::{
+    ChatRequest, Emitter, Finish, Item, ProviderStream, ResponseMeta, ResponsesRequest, Usage,
+};
+use tokio::sync::mpsc;
+
+use super::error::OpenAiError;
+use crate::auth::{Caller, Member, OrgCtx};
+use crate::billing::ledger::{self, Admission, NewUsage};
+use crate::error::ApiError;
+use crate::llm::ModelEntry;
+use crate::state::AppState;
+
+/// Output tokens assumed for admission when the request sets no `max_output_tokens`.
+const DEFAULT_OUTPUT_ESTIMATE: u64 = 4096;
+/// Events buffered for a slow client before the upstream is read more slowly.
+const STREAM_BUFFER: usize = 64;
+
+/// A gateway failure: either already OpenAI-shaped, or a server error the route's middleware
+/// reshapes (keeping headers such as `Retry-After`).
+pub enum GatewayError {
+    OpenAi(OpenAiError),
+    Api(ApiError),
+}
+
+impl From<OpenAiError> for GatewayError {
+    fn from(e: OpenAiError) -> Self {
+        GatewayError::OpenAi(e)
+    }
+}
+
+impl From<ApiError> for GatewayError {
+    fn from(e: ApiError) -> Self {
+        GatewayError::Api(e)
+    }
+}
+
+impl From<sea_orm::DbErr> for GatewayError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        GatewayError::Api(e.into())
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        match self {
+            GatewayError::OpenAi(e) => e.into_response(),
+            GatewayError::Api(e) => e.into_response(),
+        }
+    }
+}
+
+/// Everything decided before the upstream is called.
+pub struct Prepared {
+    /// Whether the client asked for a stream.
+    pub stream: bool,
+    req: ResponsesRequest,
+    model: Arc<ModelEntry>,
+    chat: ChatRequest,
+    /// The context and this request's input, Responses JSON (stored with the response).
+    conversation: Vec<Value>,
+    input: Vec<Value>,
+    org_id: Uuid,
+    user_id: Uuid,
+    session: Option<chat_session::Model>,
+    admission: Admission,
+    meta: ResponseMeta,
+}
+
+/// Rough token count of text: one per four characters.
+fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4)
+}
+
+fn item_tokens(item: &Item) -> u64 {
+    estimate_tokens(&item.text()) + 4
+}
+
+/// Drops the oldest context items until the estimate fits the window (never this request's
+/// input), and any function results left without their call.
+fn truncate(context: &mut Vec<Item>, input_tokens: u64, window: u64) {
+    let mut total: u64 = context.iter().map(item_tokens).sum::<u64>() + input_tokens;
+    while total > window && !context.is_empty() {
+        total -= item_tokens(&context.remove(0));
+        while matches!(context.first(), Some(Item::FunctionCallOutput { .. })) {
+            total -= item_tokens(&context.remove(0));
+        }
+    }
+}
+
+async fn load_previous(
+    state: &AppState,
+    org_id: Uuid,
+    id: &str,
+) -> Result<Vec<Item>, GatewayError> {
+    let stored = response::Entity::find_by_id(id)
+        .filter(response::Column::OrganizationId.eq(org_id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| {
+            OpenAiError::not_found(
+                format!("Previous response with id '{id}' not found."),
+                Some("previous_response_id"),
+                "previous_response_not_found",
+            )
+        })?;
+    let mut items: Vec<Item> = stored
+        .conversation
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| Item::from_value(v, "conversation").ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let output = stored.response["output"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    items.extend(thesis_llm::items::from_output(&output));
+    Ok(items)
+}
+
+async fn load_session(
+    state: &AppState,
+    org_id: Uuid,
+    user_id: Uuid,
+    id: &str,
+) -> Result<(chat_session::Model, Vec<Item>), GatewayError> {
+    let session = chat_session::Entity::find_by_id(id)
+        .filter(chat_session::Column::OrganizationId.eq(org_id))
+        .filter(chat_session::Column::UserId.eq(user_id))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| {
+            OpenAiError::not_found(
+                format!("Session '{id}' not found; create it with POST /v1/session."),
+                Some("sessionId"),
+                "session_not_found",
+            )
+        })?;
+    let turns = session_turn::Entity::find()
+        .filter(session_turn::Column::SessionId.eq(id))
+        .order_by_asc(session_turn::Column::Seq)
+        .all(&state.db)
+        .await?;
+    let mut items = vec![];
+    for t in turns {
+        if let Some(input) = t.input.as_array() {
+            items.extend(
+                input
+                    .iter()
+                    .filter_map(|v| Item::from_value(v, "session").ok()),
+            );
+        }
+        if let Some(output) = t.output.as_array() {
+            items.extend(thesis_llm::items::from_output(output));
+        }
+    }
+    Ok((session, items))
+}
+
+/// Parses and checks the request, builds the context and admits it against the limits.
+pub async fn prepare(
+    state: &AppState,
+    caller: Caller,
+    body: &Value,
+) -> Result<Prepared, GatewayError> {
+    let req =
+        ResponsesRequest::parse(body).map_err(|e| OpenAiError::invalid(e.message, e.param))?;
+    let body_org = match &req.organization_id {
+        Some(s) => Some(Uuid::parse_str(s).map_err(|_| {
+            OpenAiError::invalid(
+                "organizationId must be an organization id (UUID)",
+                Some("organizationId".into()),
+            )
+        })?),
+        None => None,
+    };
+    let ctx = OrgCtx::<Member>::resolve(state, caller, body_org).await?;
+    let model = state.models.get(&req.model).ok_or_else(|| {
+        OpenAiError::not_found(
+            format!(
+                "The model `{}` does not exist. Available: {}.",
+                req.model,
+                state.models.names().join(", ")
+            ),
+            Some("model"),
+            "model_not_found",
+        )
+    })?;
+    if req.previous_response_id.is_some() && req.session_id.is_some() {
+        return Err(OpenAiError::invalid(
+            "use either previous_response_id or sessionId, not both",
+            Some("previous_response_id".into()),
+        )
+        .into());
+    }
+    let org_id = ctx.org_id();
+    let user_id = ctx.caller.user.id;
+    let (session, mut context) = match (&req.previous_response_id, &req.session_id) {
+        (Some(prev), _) => (None, load_previous(state, org_id, prev).await?),
+        (_, Some(sid)) => {
+            let (s, items) = load_session(state, org_id, user_id, sid).await?;
+            (Some(s), items)
+        }
+        _ => (None, vec![]),
+    };
+    let input_tokens: u64 = req.input.iter().map(item_tokens).sum::<u64>()
+        + req
+            .instructions
+            .as_deref()
+            .map(estimate_tokens)
+            .unwrap_or(0);
+    if req.truncation == Truncation::Auto
+        && let Some(window) = model.context_window
+    {
+        let budget = window.saturating_sub(req.max_output_tokens.unwrap_or(0));
+        truncate(&mut context, input_tokens, budget);
+    }
+    let input: Vec<Value> = req.input.iter().map(Item::to_value).collect();
+    let mut conversation: Vec<Value> = context.iter().map(Item::to_value).collect();
+    conversation.extend(input.iter().cloned());
+    let chat = req.to_chat(&model.upstream_model, context);
+
+    let estimate_in = input_tokens + chat.items.iter().map(item_tokens).sum::<u64>();
+    let estimate = model.cost(&Usage {
+        input_tokens: estimate_in,
+        cached_tokens: 0,
+        output_tokens: req.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
+        reasoning_tokens: 0,
+    });
+    let admission =
+        ledger::admit(&state.db, state.free_daily_limit_cents(), org_id, estimate).await?;
+
+    let meta = ResponseMeta {
+        id: thesis_llm::new_id("resp"),
+        created_at: chrono::Utc::now().timestamp(),
+        model: req.model.clone(),
+        instructions: req.instructions.clone(),
+        max_output_tokens: req.max_output_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        tool_choice: req.tool_choice.clone().unwrap_or_else(|| json!("auto")),
+        tools: req.tools.clone(),
+        truncation: req.truncation.as_str().to_string(),
+        reasoning: req.reasoning.clone(),
+        metadata: req.metadata.clone().map(Value::Object),
+        previous_response_id: req.previous_response_id.clone(),
+        store: req.store,
+        parallel_tool_calls: req.parallel_tool_calls.unwrap_or(true),
+        text: req
+            .extra
+            .get("text")
+            .cloned()
+            .unwrap_or_else(|| json!({"format": {"type": "text"}})),
+    };
+    Ok(Prepared {
+        stream: req.stream,
+        req,
+        model,
+        chat,
+        conversation,
+        input,
+        org_id,
+        user_id,
+        session,
+        admission,
+        meta,
+    })
+}
+
+fn upstream_error(e: &thesis_llm::UpstreamError) -> OpenAiError {
+    let status = StatusCode::from_u16(e.client_status()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let kind = e.openai_type();
+    OpenAiError::new(status, kind, format!("upstream: {e}")).with_code(match status.as_u16() {
+        429 => "rate_limit_exceeded",
+        400 => "upstream_rejected",
+        504 => "upstream_timeout",
+        _ => "upstream_error",
+    })
+}
+
+/// Calls the upstream; one retry for a failure before its first byte (connection refused, 5xx,
+/// timeout). On failure the admission is released and nothing is metered.
+pub async fn open_upstream(state: &AppState, p: &Prepared) -> Result<ProviderStream, GatewayError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match p.model.provider.start(&p.chat, p.req.stream).await {
+            Ok(s) => return Ok(s),
+            Err(e) if attempt == 1 && e.retryable() => {
+                tracing::warn!(model = %p.model.name, error = %e, "upstream failed before the first byte; retrying once");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => {
+                tracing::warn!(model = %p.model.name, error = %e, "upstream failed");
+                if let Err(release) = ledger::release(&state.db, &p.admission).await {
+                    tracing::error!(error = %release, "releasing a reservation failed; it expires by itself");
+                }
+                return Err(upstream_error(&e).into());
+            }
+        }
+    }
+}
+
+/// Meters the response (exactly once: the response id is the idempotency key) and stores it
+/// and the session turn.
+async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) -> Result<(), ApiError> {
+    let (usage, estimated) = match emitter.usage() {
+        Some(u) => (u, false),
+        None => {
+            // the upstream reported nothing (it failed, or does not report): estimate
+            let input = p.chat.items.iter().map(item_tokens).sum::<u64>()
+                + p.chat
+                    .instructions
+                    .as_deref()
+                    .map(estimate_tokens)
+                    .unwrap_or(0);
+            let output: u64 = emitter
+                .output()
+                .iter()
+                .map(|v| estimate_tokens(&v.to_string()))
+                .sum();
+            (
+                Usage {
+                    input_tokens: input,
+                    output_tokens: output,
+                    ..Usage::default()
+                },
+                true,
+            )
+        }
+    };
+    let cost = p.model.cost(&usage);
+    ledger::record(
+        &state.db,
+        Some(&p.admission),
+        NewUsage {
+            organization_id: p.org_id,
+            user_id: Some(p.user_id),
+            metric_type: MetricType::Tokens,
+            model: Some(p.model.name.clone()),
+            machine_id: None,
+            quantity: (usage.input_tokens + usage.output_tokens) as f64,
+            unit: "tokens".into(),
+            input_tokens: Some(usage.input_tokens as i64),
+            output_tokens: Some(usage.output_tokens as i64),
+            cached_tokens: Some(usage.cached_tokens as i64),
+            reasoning_tokens: Some(usage.reasoning_tokens as i64),
+            cost_nanos: cost,
+            idempotency_key: Some(p.meta.id.clone()),
+            metadata: Some(json!({
+                "responseId": p.meta.id,
+                "sessionId": p.req.session_id,
+                "upstreamModel": p.model.upstream_model,
+                "status": emitter.status(),
+                "estimated": estimated,
+            })),
+        },
+    )
+    .await?;
+
+    let now = thesis_db::now();
+    let response_json = emitter.response_object(true);
+    if p.req.store || p.session.is_some() {
+        let txn = thesis_db::begin_write(&state.db).await?;
+        if let Some(s) = &p.session {
+            let current = chat_session::Entity::find_by_id(s.id.clone())
+                .lock_exclusive()
+                .one(&txn)
+                .await?;
+            if let Some(current) = current {
+                let seq = current.turn_count + 1;
+                session_turn::ActiveModel {
+                    id: Set(thesis_db::new_id()),
+                    session_id: Set(current.id.clone()),
+                    seq: Set(seq),
+                    response_id: Set(Some(p.meta.id.clone())),
+                    model: Set(p.model.name.clone()),
+                    input: Set(json!(p.input)),
+                    output: Set(json!(emitter.output())),
+                    usage: Set(Some(usage_json(&usage))),
+                    created_at: Set(now),
+                }
+                .insert(&txn)
+                .await?;
+                let title = current.title.clone().or_else(|| {
+                    let text: String = p
+                        .req
+                        .input
+                        .iter()
+                        .map(Item::text)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let t: String = text.trim().chars().take(80).collect();
+                    (!t.is_empty()).then_some(t)
+                });
+                let mut active = current.into_active_model();
+                active.turn_count = Set(seq);
+                active.title = Set(title);
+                active.updated_at = Set(now);
+                active.update(&txn).await?;
+            }
+        }
+        if p.req.store {
+            response::ActiveModel {
+                id: Set(p.meta.id.clone()),
+                organization_id: Set(p.org_id),
+                user_id: Set(Some(p.user_id)),
+                session_id: Set(p.req.session_id.clone()),
+                model: Set(p.model.name.clone()),
+                status: Set(emitter.status().to_string()),
+                conversation: Set(json!(p.conversation)),
+                response: Set(response_json),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+fn usage_json(u: &Usage) -> Value {
+    u.to_json()
+}
+
+fn failure_of(e: &thesis_llm::UpstreamError) -> Finish {
+    Finish::Failed {
+        code: "upstream_error".into(),
+        message: format!("upstream: {e}"),
+    }
+}
+
+/// The whole answer as one response object.
+pub async fn respond_whole(
+    state: &AppState,
+    p: Prepared,
+    mut upstream: ProviderStream,
+) -> Result<Response, GatewayError> {
+    let mut emitter = Emitter::new(p.meta.clone(), false);
+    let mut finish = None;
+    while let Some(ev) = upstream.next().await {
+        match ev {
+            Ok(ProviderEvent::Delta(d)) => {
+                emitter.push(d);
+            }
+            Ok(ProviderEvent::Done(f)) => {
+                finish = Some(f);
+                break;
+            }
+            Err(e) => {
+                finish = Some(failure_of(&e));
+                break;
+            }
+        }
+    }
+    let finish = finish.unwrap_or(Finish::Failed {
+        code: "upstream_error".into(),
+        message: "upstream: the answer ended early".into(),
+    });
+    let failed = match &finish {
+        Finish::Failed { message, .. } => Some(message.clone()),
+        _ => None,
+    };
+    emitter.finish(finish);
+    finalize(state, &p, &emitter).await?;
+    if let Some(message) = failed {
+        // nothing was sent yet: the client gets an error, the partial usage is metered
+        return Err(
+            OpenAiError::new(StatusCode::BAD_GATEWAY, "server_error", message)
+                .with_code("upstream_error")
+                .into(),
+        );
+    }
+    Ok((StatusCode::OK, axum::Json(emitter.response_object(true))).into_response())
+}
+
+/// The answer as server-sent events, produced by a task that outlives the client.
+pub fn respond_streaming(state: &AppState, p: Prepared, mut upstream: ProviderStream) -> Response {
+    let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
+    let state_task = state.clone();
+    state.background.spawn(async move {
+        let state = state_task;
+        let mut emitter = Emitter::new(p.meta.clone(), true);
+        let mut client = Some(tx);
+        // sends to the client while it listens; afterwards only the upstream is drained
+        async fn send(client: &mut Option<mpsc::Sender<Bytes>>, events: Vec<Bytes>) {
+            if let Some(tx) = client {
+                for e in events {
+                    if tx.send(e).await.is_err() {
+                        *client = None;
+                        return;
+                    }
+                }
+            }
+        }
+        send(&mut client, emitter.start()).await;
+        let mut finish = None;
+        while let Some(ev) = upstream.next().await {
+            match ev {
+                Ok(ProviderEvent::Delta(d)) => {
+                    let events = emitter.push(d);
+                    send(&mut client, events).await;
+                }
+                Ok(ProviderEvent::Done(f)) => {
+                    finish = Some(f);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(response = %p.meta.id, error = %e, "upstream failed mid-stream");
+                    let events = emitter.error("upstream_error", &format!("upstream: {e}"));
+                    send(&mut client, events).await;
+                    finish = Some(failure_of(&e));
+                    break;
+                }
+            }
+        }
+        let finish = finish.unwrap_or(Finish::Failed {
+            code: "upstream_error".into(),
+            message: "upstream: the stream ended early".into(),
+        });
+        let closing = emitter.finish(finish);
+        if client.is_none() {
+            tracing::info!(response = %p.meta.id, "the client left mid-stream; the upstream was read to its end");
+        }
+        if let Err(e) = finalize(&state, &p, &emitter).await {
+            tracing::error!(response = %p.meta.id, error = %e, "metering a streamed response failed");
+            send(&mut client, emitter.error("server_error", "the response could not be recorded")).await;
+        }
+        send(&mut client, closing).await;
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
