@@ -6,7 +6,7 @@
 //! - `tokens`: output words (default 5), each a streamed chunk, `delay_ms` apart;
 //! - `in`, `cached`: the input tokens it reports (default 11 and 0);
 //! - `status`: answer every request with this HTTP error;
-//! - `fail_first`: answer the first N requests for this model name with 503;
+//! - `fail_first`: answer the first N requests for this model name (per wire format) with 503;
 //! - `think`: reason (summary / thinking) before answering;
 //! - `cut`: break the stream after N chunks, without finishing.
 //!
@@ -144,7 +144,9 @@ fn failure(st: &St, model: &str, p: &Plan, format: Format) -> Option<Response> {
         Some(s) => s,
         None if p.fail_first > 0 => {
             let mut f = st.failures.lock().expect("lock");
-            let n = f.entry(model.to_string()).or_default();
+            // counted per wire format and model name
+            let key = format!("{}:{model}", format as u8);
+            let n = f.entry(key).or_default();
             *n += 1;
             if *n <= p.fail_first { 503 } else { return None }
         }

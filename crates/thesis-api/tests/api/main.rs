@@ -14,6 +14,8 @@ mod lifecycle;
 mod mail;
 mod membership;
 mod newsletter;
+mod openai_sdk;
 mod organization;
+mod responses;
 mod stripe;
 mod system;
