@@ -11,13 +11,15 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::{DatabaseConnection, QuerySelect};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, QuerySelect};
 use thesis_db::entities::{
-    MetricType, SubscriptionPlan, organization, trial, usage_record, usage_reservation,
+    MetricType, SubscriptionPlan, organization, trial, usage_daily_total, usage_record,
+    usage_reservation,
 };
 
 use super::money::{NANOS_PER_CENT, cents_to_nanos, nanos_to_cents};
-use super::period::{current_period, day_of, next_midnight};
+use super::period::{current_period, day_of, next_midnight, start_of_day};
 use crate::error::ApiError;
 
 /// How long a reservation holds if its request never records or releases (a crashed instance).
@@ -122,22 +124,58 @@ async fn sum<C: ConnectionTrait>(
 
 const BILLABLE: &str = "cost_nanocents - trial_covered_nanocents";
 
-/// Cost not covered by a trial, of usage in `[start, end)`.
+/// Cost not covered by a trial, of usage in `[start, end)`: whole UTC days from the daily
+/// totals, the partial days at either end from the records themselves.
 pub async fn billable_between<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<i64, ApiError> {
-    sum(
-        conn,
-        usage_record::Entity::find()
-            .filter(usage_record::Column::OrganizationId.eq(org_id))
-            .filter(usage_record::Column::CreatedAt.gte(start))
-            .filter(usage_record::Column::CreatedAt.lt(end)),
-        BILLABLE,
-    )
-    .await
+    if end <= start {
+        return Ok(0);
+    }
+    let exact = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        sum(
+            conn,
+            usage_record::Entity::find()
+                .filter(usage_record::Column::OrganizationId.eq(org_id))
+                .filter(usage_record::Column::CreatedAt.gte(from))
+                .filter(usage_record::Column::CreatedAt.lt(to)),
+            BILLABLE,
+        )
+    };
+    let first_whole = if start_of_day(start) == start {
+        start
+    } else {
+        next_midnight(start)
+    };
+    let last_whole = start_of_day(end);
+    if first_whole >= last_whole {
+        return exact(start, end).await;
+    }
+    let whole: Option<i64> = usage_daily_total::Entity::find()
+        .filter(usage_daily_total::Column::OrganizationId.eq(org_id))
+        .filter(usage_daily_total::Column::Day.gte(day_of(first_whole)))
+        .filter(usage_daily_total::Column::Day.lt(day_of(last_whole)))
+        .select_only()
+        .column_as(
+            Expr::cust(
+                "CAST(COALESCE(SUM(cost_nanocents - trial_covered_nanocents), 0) AS BIGINT)",
+            ),
+            "total",
+        )
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let mut total = whole.unwrap_or(0);
+    if start < first_whole {
+        total += exact(start, first_whole).await?;
+    }
+    if last_whole < end {
+        total += exact(last_whole, end).await?;
+    }
+    Ok(total)
 }
 
 /// Total cost and trial-covered cost of usage in `[start, end)`.
@@ -159,30 +197,28 @@ pub async fn cost_between<C: ConnectionTrait>(
     ))
 }
 
-/// Cost not covered by a trial, of usage on a UTC day.
+/// Cost not covered by a trial, of usage on a UTC day (from the daily totals).
 pub async fn billable_on_day<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
     day: &str,
 ) -> Result<i64, ApiError> {
-    sum(
-        conn,
-        usage_record::Entity::find()
-            .filter(usage_record::Column::OrganizationId.eq(org_id))
-            .filter(usage_record::Column::Day.eq(day)),
-        BILLABLE,
+    Ok(
+        usage_daily_total::Entity::find_by_id((org_id, day.to_string()))
+            .one(conn)
+            .await?
+            .map(|t| t.cost_nanocents - t.trial_covered_nanocents)
+            .unwrap_or(0),
     )
-    .await
 }
 
 /// Cost a trial has covered so far.
 pub async fn trial_used<C: ConnectionTrait>(conn: &C, trial_id: Uuid) -> Result<i64, ApiError> {
-    sum(
-        conn,
-        usage_record::Entity::find().filter(usage_record::Column::TrialId.eq(trial_id)),
-        "trial_covered_nanocents",
-    )
-    .await
+    Ok(trial::Entity::find_by_id(trial_id)
+        .one(conn)
+        .await?
+        .map(|t| t.covered_nanocents)
+        .unwrap_or(0))
 }
 
 /// Cost held by live reservations of the organization.
@@ -320,7 +356,7 @@ pub async fn standing<C: ConnectionTrait>(
 ) -> Result<Standing, ApiError> {
     let trial = match active_trial(conn, org.id, now).await? {
         Some(t) => {
-            let used = trial_used(conn, t.id).await?;
+            let used = t.covered_nanocents;
             Some((t, used))
         }
         None => None,
@@ -398,28 +434,40 @@ pub async fn record(
     usage: NewUsage,
 ) -> Result<usage_record::Model, ApiError> {
     let txn = thesis_db::begin_write(db).await?;
-    lock_organization(&txn, usage.organization_id).await?;
+    let (record, _) = record_in(&txn, admission, usage).await?;
+    txn.commit().await?;
+    Ok(record)
+}
+
+/// [`record`] inside the caller's write transaction (`thesis_db::begin_write`), so that what
+/// belongs with the usage (a stored response) commits with it. The flag is false when the
+/// idempotency key was already recorded and nothing was added.
+pub async fn record_in(
+    txn: &DatabaseTransaction,
+    admission: Option<&Admission>,
+    usage: NewUsage,
+) -> Result<(usage_record::Model, bool), ApiError> {
+    lock_organization(txn, usage.organization_id).await?;
+    if let Some(a) = admission {
+        usage_reservation::Entity::delete_by_id(a.id)
+            .exec(txn)
+            .await?;
+    }
     if let Some(key) = &usage.idempotency_key
         && let Some(existing) = usage_record::Entity::find()
             .filter(usage_record::Column::IdempotencyKey.eq(key.as_str()))
-            .one(&txn)
+            .one(txn)
             .await?
     {
-        if let Some(a) = admission {
-            usage_reservation::Entity::delete_by_id(a.id)
-                .exec(&txn)
-                .await?;
-        }
-        txn.commit().await?;
-        return Ok(existing);
+        return Ok((existing, false));
     }
     let now = thesis_db::now();
+    let day = day_of(now);
     let cost = usage.cost_nanos.max(0);
-    let (trial_id, covered) = match active_trial(&txn, usage.organization_id, now).await? {
+    let (trial_id, covered) = match active_trial(txn, usage.organization_id, now).await? {
         Some(t) => {
-            let remaining = (cents_to_nanos(t.max_usage_allowance_cents)
-                - trial_used(&txn, t.id).await?)
-                .max(0);
+            let remaining =
+                (cents_to_nanos(t.max_usage_allowance_cents) - t.covered_nanocents).max(0);
             let covered = cost.min(remaining);
             if covered > 0 {
                 (Some(t.id), covered)
@@ -445,20 +493,61 @@ pub async fn record(
         cost_nanocents: Set(cost),
         trial_id: Set(trial_id),
         trial_covered_nanocents: Set(covered),
-        day: Set(day_of(now)),
+        day: Set(day),
         idempotency_key: Set(usage.idempotency_key),
         metadata: Set(usage.metadata),
         created_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    if let Some(a) = admission {
-        usage_reservation::Entity::delete_by_id(a.id)
-            .exec(&txn)
+    add_to_totals(txn, &record).await?;
+    Ok((record, true))
+}
+
+/// Adds a new record to its organization's daily totals and to its trial's covered amount.
+async fn add_to_totals(
+    txn: &DatabaseTransaction,
+    record: &usage_record::Model,
+) -> Result<(), ApiError> {
+    use sea_orm::sea_query::ExprTrait as _;
+    use usage_daily_total::Column as T;
+    usage_daily_total::Entity::insert(usage_daily_total::ActiveModel {
+        organization_id: Set(record.organization_id),
+        day: Set(record.day.clone()),
+        cost_nanocents: Set(record.cost_nanocents),
+        trial_covered_nanocents: Set(record.trial_covered_nanocents),
+        records: Set(1),
+    })
+    .on_conflict(
+        OnConflict::columns([T::OrganizationId, T::Day])
+            .value(
+                T::CostNanocents,
+                Expr::col((usage_daily_total::Entity, T::CostNanocents)).add(record.cost_nanocents),
+            )
+            .value(
+                T::TrialCoveredNanocents,
+                Expr::col((usage_daily_total::Entity, T::TrialCoveredNanocents))
+                    .add(record.trial_covered_nanocents),
+            )
+            .value(
+                T::Records,
+                Expr::col((usage_daily_total::Entity, T::Records)).add(1),
+            )
+            .to_owned(),
+    )
+    .exec(txn)
+    .await?;
+    if let Some(trial_id) = record.trial_id {
+        trial::Entity::update_many()
+            .col_expr(
+                trial::Column::CoveredNanocents,
+                Expr::col(trial::Column::CoveredNanocents).add(record.trial_covered_nanocents),
+            )
+            .filter(trial::Column::Id.eq(trial_id))
+            .exec(txn)
             .await?;
     }
-    txn.commit().await?;
-    Ok(record)
+    Ok(())
 }
 
 /// Cents of a nano-cent amount, for answers.

@@ -8,6 +8,15 @@ pub fn day_of(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d").to_string()
 }
 
+/// Start of the UTC day containing `t`.
+pub fn start_of_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    Utc.from_utc_datetime(
+        &t.date_naive()
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight exists"),
+    )
+}
+
 /// Start of the next UTC day.
 pub fn next_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
     let date = t.date_naive() + Duration::days(1);

@@ -95,6 +95,7 @@ pub async fn create_trial(
         period_start: Set(None),
         period_end: Set(None),
         expired_at: Set(None),
+        covered_nanocents: Set(0),
         created_by: Set(Some(created_by)),
         created_at: Set(now),
         updated_at: Set(now),

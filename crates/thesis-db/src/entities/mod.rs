@@ -17,6 +17,7 @@ pub mod session_turn;
 pub mod stripe_event;
 pub mod stripe_usage_report;
 pub mod trial;
+pub mod usage_daily_total;
 pub mod usage_record;
 pub mod usage_reservation;
 pub mod user;

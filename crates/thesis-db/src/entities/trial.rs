@@ -15,6 +15,8 @@ pub struct Model {
     pub period_end: Option<DateTimeUtc>,
     /// Set by the `trial-expiry` job once `period_end` has passed.
     pub expired_at: Option<DateTimeUtc>,
+    /// Cost this trial has covered (kept with each usage record).
+    pub covered_nanocents: i64,
     pub created_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

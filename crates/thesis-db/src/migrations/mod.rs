@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m0001_platform_core;
 mod m0002_billing;
 mod m0003_responses;
+mod m0004_usage_totals;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_platform_core::Migration),
             Box::new(m0002_billing::Migration),
             Box::new(m0003_responses::Migration),
+            Box::new(m0004_usage_totals::Migration),
         ]
     }
 }
