@@ -99,6 +99,7 @@ impl App {
         } else {
             tracing::info!("the cron scheduler is off (THESIS_CRON=off)");
         }
+        spawn_checkpointer(&self.state);
         tracing::info!("listening on http://{addr}");
         axum::serve(
             listener,
@@ -121,6 +122,31 @@ impl App {
         self.state.db.clone().close().await.ok();
         Ok(())
     }
+}
+
+/// How often the SQLite write-ahead log is copied into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Checkpoints SQLite's write-ahead log in the background, so that no request's commit pays for
+/// it (a checkpoint writes and syncs the database file: milliseconds). Nothing on PostgreSQL.
+fn spawn_checkpointer(state: &AppState) {
+    if state.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return;
+    }
+    let (db, shutdown) = (state.db.clone(), state.shutdown.clone());
+    state.background.spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            if let Err(e) = thesis_db::checkpoint(&db).await {
+                tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log failed");
+            }
+        }
+    });
 }
 
 fn build_router(state: AppState) -> Router {

@@ -1,18 +1,24 @@
 //! The usage ledger: admission against limits, exactly-once recording, and sums.
 //!
 //! A usage-creating request first **admits** (reserving its estimated cost), then **records** its
-//! actual usage (which releases the reservation) or **releases** on failure. Admission and
-//! recording lock the organization row (PostgreSQL `FOR UPDATE`, SQLite `BEGIN IMMEDIATE`), so
-//! across every instance admissions of one organization are serialized and each sees the
-//! reservations of the requests still in flight: concurrent requests cannot all slip past a limit
-//! at once, and the total stops within about one request's cost of it.
+//! actual usage (which releases the reservation) or **releases** on failure. Admissions of one
+//! organization behave as if they ran one after another, each seeing the usage and the
+//! reservations of those before it, so across every instance the admitted requests stop within
+//! one request's estimate of a limit:
+//! - PostgreSQL: admission locks the organization row (`FOR UPDATE`) while it reads and reserves.
+//! - SQLite: writes are serialized anyway, so a reservation is written first and then counts
+//!   only the reservations written before it (`rowid` order); the reads need no lock.
+//!
+//! Recording swaps the reservation for the usage record and the running totals in one
+//! transaction, so a read sees either the reservation or the usage, never both or neither.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::ActiveValue::Set;
 use sea_orm::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, QuerySelect};
+use sea_orm::{DatabaseConnection, DbBackend, QuerySelect, QueryTrait};
+use thesis_db::WriteTxn;
 use thesis_db::entities::{
     MetricType, SubscriptionPlan, organization, trial, usage_daily_total, usage_record,
     usage_reservation,
@@ -31,6 +37,8 @@ pub struct Admission {
     pub id: Uuid,
     pub organization_id: Uuid,
     pub amount_nanos: i64,
+    /// Whether a trial was active at admission: recording then looks for it to cover the usage.
+    pub trial: bool,
 }
 
 /// Usage to record.
@@ -124,58 +132,133 @@ async fn sum<C: ConnectionTrait>(
 
 const BILLABLE: &str = "cost_nanocents - trial_covered_nanocents";
 
-/// Cost not covered by a trial, of usage in `[start, end)`: whole UTC days from the daily
-/// totals, the partial days at either end from the records themselves.
+/// The span whose billable usage counts against a limit.
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    /// One UTC day (the free plan's daily limit): read from the daily totals.
+    Day(DateTime<Utc>),
+    /// `[start, end)` (a billing period): whole UTC days from the daily totals, the partial days
+    /// at either end from the records themselves.
+    Between(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// `CAST(COALESCE((sub), 0) AS BIGINT)`: a scalar subquery's sum, 0 when nothing matched
+/// (PostgreSQL's SUM of BIGINT is NUMERIC, hence the cast).
+fn sum_of(sub: sea_orm::sea_query::SelectStatement) -> Expr {
+    use sea_orm::sea_query::{Alias, Func};
+    Func::cast_as(
+        Func::coalesce([Expr::from(sub), Expr::val(0i64)]),
+        Alias::new("BIGINT"),
+    )
+    .into()
+}
+
+/// SQLite: the row was written before the one with `rowid`.
+fn rowid_before(rowid: i64) -> Expr {
+    use sea_orm::sea_query::ExprTrait as _;
+    Expr::cust("rowid").lt(rowid)
+}
+
+fn billable_sum_of<E: EntityTrait>(select: Select<E>) -> Expr {
+    sum_of(
+        select
+            .select_only()
+            .column_as(Expr::cust(format!("SUM({BILLABLE})")), "total")
+            .into_query(),
+    )
+}
+
+/// Billable usage in `span` and the cost held by live reservations (on SQLite, with
+/// `reserved_before`, only those written before that `rowid`), read in one statement so that
+/// both come from one snapshot.
+async fn used_and_reserved<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    span: Span,
+    now: DateTime<Utc>,
+    reserved_before: Option<i64>,
+) -> Result<(i64, i64), ApiError> {
+    let records = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        billable_sum_of(
+            usage_record::Entity::find()
+                .filter(usage_record::Column::OrganizationId.eq(org_id))
+                .filter(usage_record::Column::CreatedAt.gte(from))
+                .filter(usage_record::Column::CreatedAt.lt(to)),
+        )
+    };
+    let days = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        billable_sum_of(
+            usage_daily_total::Entity::find()
+                .filter(usage_daily_total::Column::OrganizationId.eq(org_id))
+                .filter(usage_daily_total::Column::Day.gte(day_of(from)))
+                .filter(usage_daily_total::Column::Day.lt(day_of(to))),
+        )
+    };
+    let mut parts: Vec<Expr> = vec![];
+    match span {
+        Span::Day(t) => parts.push(days(start_of_day(t), next_midnight(t))),
+        Span::Between(start, end) if end > start => {
+            let first_whole = if start_of_day(start) == start {
+                start
+            } else {
+                next_midnight(start)
+            };
+            let last_whole = start_of_day(end);
+            if first_whole >= last_whole {
+                parts.push(records(start, end));
+            } else {
+                parts.push(days(first_whole, last_whole));
+                if start < first_whole {
+                    parts.push(records(start, first_whole));
+                }
+                if last_whole < end {
+                    parts.push(records(last_whole, end));
+                }
+            }
+        }
+        Span::Between(..) => {}
+    }
+    let mut query = sea_orm::sea_query::Query::select();
+    query.expr_as(
+        sum_of(
+            usage_reservation::Entity::find()
+                .filter(usage_reservation::Column::OrganizationId.eq(org_id))
+                .filter(usage_reservation::Column::ExpiresAt.gt(now))
+                .apply_if(reserved_before, |q, rowid| q.filter(rowid_before(rowid)))
+                .select_only()
+                .column_as(Expr::cust("SUM(amount_nanocents)"), "total")
+                .into_query(),
+        ),
+        "reserved",
+    );
+    let n = parts.len();
+    for (i, part) in parts.into_iter().enumerate() {
+        query.expr_as(part, format!("used{i}"));
+    }
+    let row = conn
+        .query_one(&query)
+        .await?
+        .ok_or_else(|| ApiError::Internal("a SELECT without FROM gave no row".into()))?;
+    let reserved: i64 = row.try_get("", "reserved")?;
+    let mut used = 0i64;
+    for i in 0..n {
+        used += row.try_get::<i64>("", &format!("used{i}"))?;
+    }
+    Ok((used, reserved))
+}
+
+/// Cost not covered by a trial, of usage in `[start, end)`.
 pub async fn billable_between<C: ConnectionTrait>(
     conn: &C,
     org_id: Uuid,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<i64, ApiError> {
-    if end <= start {
-        return Ok(0);
-    }
-    let exact = |from: DateTime<Utc>, to: DateTime<Utc>| {
-        sum(
-            conn,
-            usage_record::Entity::find()
-                .filter(usage_record::Column::OrganizationId.eq(org_id))
-                .filter(usage_record::Column::CreatedAt.gte(from))
-                .filter(usage_record::Column::CreatedAt.lt(to)),
-            BILLABLE,
-        )
-    };
-    let first_whole = if start_of_day(start) == start {
-        start
-    } else {
-        next_midnight(start)
-    };
-    let last_whole = start_of_day(end);
-    if first_whole >= last_whole {
-        return exact(start, end).await;
-    }
-    let whole: Option<i64> = usage_daily_total::Entity::find()
-        .filter(usage_daily_total::Column::OrganizationId.eq(org_id))
-        .filter(usage_daily_total::Column::Day.gte(day_of(first_whole)))
-        .filter(usage_daily_total::Column::Day.lt(day_of(last_whole)))
-        .select_only()
-        .column_as(
-            Expr::cust(
-                "CAST(COALESCE(SUM(cost_nanocents - trial_covered_nanocents), 0) AS BIGINT)",
-            ),
-            "total",
-        )
-        .into_tuple()
-        .one(conn)
-        .await?;
-    let mut total = whole.unwrap_or(0);
-    if start < first_whole {
-        total += exact(start, first_whole).await?;
-    }
-    if last_whole < end {
-        total += exact(last_whole, end).await?;
-    }
-    Ok(total)
+    Ok(
+        used_and_reserved(conn, org_id, Span::Between(start, end), end, None)
+            .await?
+            .0,
+    )
 }
 
 /// Total cost and trial-covered cost of usage in `[start, end)`.
@@ -197,21 +280,6 @@ pub async fn cost_between<C: ConnectionTrait>(
     ))
 }
 
-/// Cost not covered by a trial, of usage on a UTC day (from the daily totals).
-pub async fn billable_on_day<C: ConnectionTrait>(
-    conn: &C,
-    org_id: Uuid,
-    day: &str,
-) -> Result<i64, ApiError> {
-    Ok(
-        usage_daily_total::Entity::find_by_id((org_id, day.to_string()))
-            .one(conn)
-            .await?
-            .map(|t| t.cost_nanocents - t.trial_covered_nanocents)
-            .unwrap_or(0),
-    )
-}
-
 /// Cost a trial has covered so far.
 pub async fn trial_used<C: ConnectionTrait>(conn: &C, trial_id: Uuid) -> Result<i64, ApiError> {
     Ok(trial::Entity::find_by_id(trial_id)
@@ -219,26 +287,6 @@ pub async fn trial_used<C: ConnectionTrait>(conn: &C, trial_id: Uuid) -> Result<
         .await?
         .map(|t| t.covered_nanocents)
         .unwrap_or(0))
-}
-
-/// Cost held by live reservations of the organization.
-pub async fn reserved<C: ConnectionTrait>(
-    conn: &C,
-    org_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<i64, ApiError> {
-    let total: Option<i64> = usage_reservation::Entity::find()
-        .filter(usage_reservation::Column::OrganizationId.eq(org_id))
-        .filter(usage_reservation::Column::ExpiresAt.gt(now))
-        .select_only()
-        .column_as(
-            Expr::cust("CAST(COALESCE(SUM(amount_nanocents), 0) AS BIGINT)"),
-            "total",
-        )
-        .into_tuple()
-        .one(conn)
-        .await?;
-    Ok(total.unwrap_or(0))
 }
 
 /// The claimed, unexpired trial of the organization at `now`, if any.
@@ -354,71 +402,147 @@ pub async fn standing<C: ConnectionTrait>(
     daily_limit_cents: i64,
     now: DateTime<Utc>,
 ) -> Result<Standing, ApiError> {
-    let trial = match active_trial(conn, org.id, now).await? {
-        Some(t) => {
-            let used = t.covered_nanocents;
-            Some((t, used))
-        }
-        None => None,
-    };
-    let window = match org.subscription_plan {
-        SubscriptionPlan::Free => Window::Daily {
-            limit_nanos: cents_to_nanos(daily_limit_cents),
-            used_nanos: billable_on_day(conn, org.id, &day_of(now)).await?,
-            resets_at: next_midnight(now),
-        },
+    standing_before(conn, org, daily_limit_cents, now, None).await
+}
+
+async fn standing_before<C: ConnectionTrait>(
+    conn: &C,
+    org: &organization::Model,
+    daily_limit_cents: i64,
+    now: DateTime<Utc>,
+    reserved_before: Option<i64>,
+) -> Result<Standing, ApiError> {
+    let trial = active_trial(conn, org.id, now).await?.map(|t| {
+        let used = t.covered_nanocents;
+        (t, used)
+    });
+    let (window, span) = match org.subscription_plan {
+        SubscriptionPlan::Free => (
+            Window::Daily {
+                limit_nanos: cents_to_nanos(daily_limit_cents),
+                used_nanos: 0,
+                resets_at: next_midnight(now),
+            },
+            Span::Day(now),
+        ),
         SubscriptionPlan::PayAsYouGo => {
             let (start, end) = current_period(org, now);
-            Window::Period {
-                limit_nanos: org.usage_limit_cents.map(cents_to_nanos),
-                used_nanos: billable_between(conn, org.id, start, end).await?,
-                start,
-                end,
-            }
+            (
+                Window::Period {
+                    limit_nanos: org.usage_limit_cents.map(cents_to_nanos),
+                    used_nanos: 0,
+                    start,
+                    end,
+                },
+                Span::Between(start, end),
+            )
         }
+    };
+    let (used, reserved_nanos) =
+        used_and_reserved(conn, org.id, span, now, reserved_before).await?;
+    let window = match window {
+        Window::Daily {
+            limit_nanos,
+            resets_at,
+            ..
+        } => Window::Daily {
+            limit_nanos,
+            used_nanos: used,
+            resets_at,
+        },
+        Window::Period {
+            limit_nanos,
+            start,
+            end,
+            ..
+        } => Window::Period {
+            limit_nanos,
+            used_nanos: used,
+            start,
+            end,
+        },
     };
     Ok(Standing {
         plan: org.subscription_plan,
         trial,
-        reserved_nanos: reserved(conn, org.id, now).await?,
+        reserved_nanos,
         window,
     })
 }
 
-/// Admits a usage-creating request of estimated cost `estimate_nanos`, or refuses it (429 on
-/// the free plan's daily limit, 402 on a payAsYouGo usage limit).
+/// Admits a usage-creating request of estimated cost `estimate_nanos` for `org`, or refuses it:
+/// 429 on the free plan's daily limit, 402 on a payAsYouGo usage limit. `org` is the organization
+/// as the request resolved it; on PostgreSQL its row is read again under the lock.
 pub async fn admit(
+    db: &DatabaseConnection,
+    daily_limit_cents: i64,
+    org: &organization::Model,
+    estimate_nanos: i64,
+) -> Result<Admission, ApiError> {
+    let now = thesis_db::now();
+    let mut admission = Admission {
+        id: thesis_db::new_id(),
+        organization_id: org.id,
+        amount_nanos: estimate_nanos.max(0),
+        trial: false,
+    };
+    let reservation = usage_reservation::ActiveModel {
+        id: Set(admission.id),
+        organization_id: Set(org.id),
+        amount_nanocents: Set(admission.amount_nanos),
+        created_at: Set(now),
+        expires_at: Set(now + Duration::minutes(RESERVATION_TTL_MINUTES)),
+    };
+    if db.get_database_backend() != DbBackend::Sqlite {
+        let txn = thesis_db::begin_write(db).await?;
+        let org = lock_organization(&txn, org.id).await?;
+        let standing = standing(&txn, &org, daily_limit_cents, now).await?;
+        standing.check()?;
+        admission.trial = standing.trial.is_some();
+        reservation.insert(&txn).await?;
+        txn.commit().await?;
+        return Ok(admission);
+    }
+    let rowid = {
+        let _turn = thesis_db::write_turn(db).await;
+        let insert = usage_reservation::Entity::insert(reservation).into_query();
+        db.execute(&insert).await?.last_insert_id() as i64
+    };
+    let checked = match standing_before(db, org, daily_limit_cents, now, Some(rowid)).await {
+        Ok(standing) => {
+            admission.trial = standing.trial.is_some();
+            standing.check().map_err(ApiError::from)
+        }
+        Err(e) => Err(e),
+    };
+    match checked {
+        Ok(()) => Ok(admission),
+        Err(refusal) => {
+            if let Err(e) = release(db, &admission).await {
+                tracing::error!(error = %e, "releasing a refused reservation failed; it expires by itself");
+            }
+            Err(refusal)
+        }
+    }
+}
+
+/// [`admit`] for an organization id (loads the organization first).
+pub async fn admit_org_id(
     db: &DatabaseConnection,
     daily_limit_cents: i64,
     org_id: Uuid,
     estimate_nanos: i64,
 ) -> Result<Admission, ApiError> {
-    let txn = thesis_db::begin_write(db).await?;
-    let org = lock_organization(&txn, org_id).await?;
-    let now = thesis_db::now();
-    standing(&txn, &org, daily_limit_cents, now)
+    let org = organization::Entity::find_by_id(org_id)
+        .one(db)
         .await?
-        .check()?;
-    let admission = Admission {
-        id: thesis_db::new_id(),
-        organization_id: org_id,
-        amount_nanos: estimate_nanos.max(0),
-    };
-    usage_reservation::ActiveModel {
-        id: Set(admission.id),
-        organization_id: Set(org_id),
-        amount_nanocents: Set(admission.amount_nanos),
-        created_at: Set(now),
-        expires_at: Set(now + Duration::minutes(RESERVATION_TTL_MINUTES)),
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
-    Ok(admission)
+        .ok_or_else(|| ApiError::not_found("organization"))?;
+    admit(db, daily_limit_cents, &org, estimate_nanos).await
 }
 
 /// Gives a reservation back without recording usage (the request failed before any usage).
 pub async fn release(db: &DatabaseConnection, admission: &Admission) -> Result<(), ApiError> {
+    let _turn = thesis_db::write_turn(db).await;
     usage_reservation::Entity::delete_by_id(admission.id)
         .exec(db)
         .await?;
@@ -439,76 +563,93 @@ pub async fn record(
     Ok(record)
 }
 
-/// [`record`] inside the caller's write transaction (`thesis_db::begin_write`), so that what
-/// belongs with the usage (a stored response) commits with it. The flag is false when the
-/// idempotency key was already recorded and nothing was added.
+/// [`record`] inside the caller's write transaction, so that what belongs with the usage (a
+/// stored response) commits with it. The flag is false when the idempotency key was already
+/// recorded and nothing was added.
+///
+/// No organization lock is taken: the daily totals are added to in place, and a trial's coverage
+/// is computed under a lock of the trial's row (on SQLite the write transaction serializes all).
 pub async fn record_in(
-    txn: &DatabaseTransaction,
+    txn: &WriteTxn,
     admission: Option<&Admission>,
     usage: NewUsage,
 ) -> Result<(usage_record::Model, bool), ApiError> {
-    lock_organization(txn, usage.organization_id).await?;
     if let Some(a) = admission {
         usage_reservation::Entity::delete_by_id(a.id)
             .exec(txn)
             .await?;
     }
-    if let Some(key) = &usage.idempotency_key
-        && let Some(existing) = usage_record::Entity::find()
-            .filter(usage_record::Column::IdempotencyKey.eq(key.as_str()))
+    let now = thesis_db::now();
+    let cost = usage.cost_nanos.max(0);
+    // a trial covers usage when it was active at admission (or, without one, now)
+    let trial = if admission.is_none_or(|a| a.trial) {
+        trial::Entity::find()
+            .filter(trial::Column::OrganizationId.eq(usage.organization_id))
+            .filter(trial::Column::ClaimedAt.is_not_null())
+            .filter(trial::Column::ExpiredAt.is_null())
+            .filter(trial::Column::PeriodStart.lte(now))
+            .filter(trial::Column::PeriodEnd.gt(now))
+            .lock_exclusive()
             .one(txn)
             .await?
-    {
-        return Ok((existing, false));
-    }
-    let now = thesis_db::now();
-    let day = day_of(now);
-    let cost = usage.cost_nanos.max(0);
-    let (trial_id, covered) = match active_trial(txn, usage.organization_id, now).await? {
+    } else {
+        None
+    };
+    let (trial_id, covered) = match trial {
         Some(t) => {
             let remaining =
                 (cents_to_nanos(t.max_usage_allowance_cents) - t.covered_nanocents).max(0);
-            let covered = cost.min(remaining);
-            if covered > 0 {
-                (Some(t.id), covered)
-            } else {
-                (None, 0)
+            match cost.min(remaining) {
+                0 => (None, 0),
+                covered => (Some(t.id), covered),
             }
         }
         None => (None, 0),
     };
-    let record = usage_record::ActiveModel {
-        id: Set(thesis_db::new_id()),
-        organization_id: Set(usage.organization_id),
-        user_id: Set(usage.user_id),
-        metric_type: Set(usage.metric_type),
-        model: Set(usage.model),
-        machine_id: Set(usage.machine_id),
-        quantity: Set(usage.quantity),
-        unit: Set(usage.unit),
-        input_tokens: Set(usage.input_tokens),
-        output_tokens: Set(usage.output_tokens),
-        cached_tokens: Set(usage.cached_tokens),
-        reasoning_tokens: Set(usage.reasoning_tokens),
-        cost_nanocents: Set(cost),
-        trial_id: Set(trial_id),
-        trial_covered_nanocents: Set(covered),
-        day: Set(day),
-        idempotency_key: Set(usage.idempotency_key),
-        metadata: Set(usage.metadata),
-        created_at: Set(now),
+    let record = usage_record::Model {
+        id: thesis_db::new_id(),
+        organization_id: usage.organization_id,
+        user_id: usage.user_id,
+        metric_type: usage.metric_type,
+        model: usage.model,
+        machine_id: usage.machine_id,
+        quantity: usage.quantity,
+        unit: usage.unit,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cached_tokens: usage.cached_tokens,
+        reasoning_tokens: usage.reasoning_tokens,
+        cost_nanocents: cost,
+        trial_id,
+        trial_covered_nanocents: covered,
+        day: day_of(now),
+        idempotency_key: usage.idempotency_key,
+        metadata: usage.metadata,
+        created_at: now,
+    };
+    let inserted = usage_record::Entity::insert(usage_record::ActiveModel::from(record.clone()))
+        .on_conflict(
+            OnConflict::column(usage_record::Column::IdempotencyKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    if inserted == 0 {
+        // recorded before under this key: keep the first record, add nothing
+        let existing = usage_record::Entity::find()
+            .filter(usage_record::Column::IdempotencyKey.eq(record.idempotency_key))
+            .one(txn)
+            .await?
+            .ok_or_else(|| ApiError::Internal("a conflicting usage record was not found".into()))?;
+        return Ok((existing, false));
     }
-    .insert(txn)
-    .await?;
     add_to_totals(txn, &record).await?;
     Ok((record, true))
 }
 
 /// Adds a new record to its organization's daily totals and to its trial's covered amount.
-async fn add_to_totals(
-    txn: &DatabaseTransaction,
-    record: &usage_record::Model,
-) -> Result<(), ApiError> {
+async fn add_to_totals(txn: &WriteTxn, record: &usage_record::Model) -> Result<(), ApiError> {
     use sea_orm::sea_query::ExprTrait as _;
     use usage_daily_total::Column as T;
     usage_daily_total::Entity::insert(usage_daily_total::ActiveModel {

@@ -393,7 +393,7 @@ async fn concurrent_usage_stops_at_the_limit_and_the_ledger_is_exact() {
         tasks.push(tokio::spawn(async move {
             use thesis_api::billing::ledger;
             let admission =
-                ledger::admit(&state.db, state.free_daily_limit_cents(), org, cost).await?;
+                ledger::admit_org_id(&state.db, state.free_daily_limit_cents(), org, cost).await?;
             tokio::time::sleep(std::time::Duration::from_millis(5)).await; // the "upstream call"
             ledger::record(&state.db, Some(&admission), usage(org, cost)).await?;
             Ok::<_, thesis_api::error::ApiError>(())

@@ -449,7 +449,7 @@ impl TestApp {
         use thesis_api::billing::ledger;
         let org = uuid::Uuid::parse_str(org_id).unwrap();
         let cost = (cost_cents * 1e9).round() as i64;
-        let admission = ledger::admit(
+        let admission = ledger::admit_org_id(
             &self.state.db,
             self.state.free_daily_limit_cents(),
             org,

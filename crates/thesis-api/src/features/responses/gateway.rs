@@ -252,8 +252,13 @@ pub async fn prepare(
         output_tokens: req.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
         reasoning_tokens: 0,
     });
-    let admission =
-        ledger::admit(&state.db, state.free_daily_limit_cents(), org_id, estimate).await?;
+    let admission = ledger::admit(
+        &state.db,
+        state.free_daily_limit_cents(),
+        &ctx.organization,
+        estimate,
+    )
+    .await?;
 
     let meta = ResponseMeta {
         id: thesis_llm::new_id("resp"),
@@ -326,8 +331,9 @@ pub async fn open_upstream(state: &AppState, p: &Prepared) -> Result<ProviderStr
     }
 }
 
-/// Meters the response (exactly once: the response id is the idempotency key) and stores it
-/// and the session turn.
+/// Meters the response (exactly once: the response id is the idempotency key) and, in the same
+/// transaction, stores it and the session turn. Should storing fail, the usage is still recorded
+/// on its own: a response may go unstored, never unmetered.
 async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) -> Result<(), ApiError> {
     let (usage, estimated) = match emitter.usage() {
         Some(u) => (u, false),
@@ -354,93 +360,104 @@ async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) -> Result<(
             )
         }
     };
-    let cost = p.model.cost(&usage);
-    ledger::record(
-        &state.db,
-        Some(&p.admission),
-        NewUsage {
-            organization_id: p.org_id,
-            user_id: Some(p.user_id),
-            metric_type: MetricType::Tokens,
-            model: Some(p.model.name.clone()),
-            machine_id: None,
-            quantity: (usage.input_tokens + usage.output_tokens) as f64,
-            unit: "tokens".into(),
-            input_tokens: Some(usage.input_tokens as i64),
-            output_tokens: Some(usage.output_tokens as i64),
-            cached_tokens: Some(usage.cached_tokens as i64),
-            reasoning_tokens: Some(usage.reasoning_tokens as i64),
-            cost_nanos: cost,
-            idempotency_key: Some(p.meta.id.clone()),
-            metadata: Some(json!({
-                "responseId": p.meta.id,
-                "sessionId": p.req.session_id,
-                "upstreamModel": p.model.upstream_model,
-                "status": emitter.status(),
-                "estimated": estimated,
-            })),
-        },
-    )
-    .await?;
-
-    let now = thesis_db::now();
-    let response_json = emitter.response_object(true);
-    if p.req.store || p.session.is_some() {
+    let new_usage = NewUsage {
+        organization_id: p.org_id,
+        user_id: Some(p.user_id),
+        metric_type: MetricType::Tokens,
+        model: Some(p.model.name.clone()),
+        machine_id: None,
+        quantity: (usage.input_tokens + usage.output_tokens) as f64,
+        unit: "tokens".into(),
+        input_tokens: Some(usage.input_tokens as i64),
+        output_tokens: Some(usage.output_tokens as i64),
+        cached_tokens: Some(usage.cached_tokens as i64),
+        reasoning_tokens: Some(usage.reasoning_tokens as i64),
+        cost_nanos: p.model.cost(&usage),
+        idempotency_key: Some(p.meta.id.clone()),
+        metadata: Some(json!({
+            "responseId": p.meta.id,
+            "sessionId": p.req.session_id,
+            "upstreamModel": p.model.upstream_model,
+            "status": emitter.status(),
+            "estimated": estimated,
+        })),
+    };
+    let together = async {
         let txn = thesis_db::begin_write(&state.db).await?;
-        if let Some(s) = &p.session {
-            let current = chat_session::Entity::find_by_id(s.id.clone())
-                .lock_exclusive()
-                .one(&txn)
-                .await?;
-            if let Some(current) = current {
-                let seq = current.turn_count + 1;
-                session_turn::ActiveModel {
-                    id: Set(thesis_db::new_id()),
-                    session_id: Set(current.id.clone()),
-                    seq: Set(seq),
-                    response_id: Set(Some(p.meta.id.clone())),
-                    model: Set(p.model.name.clone()),
-                    input: Set(json!(p.input)),
-                    output: Set(json!(emitter.output())),
-                    usage: Set(Some(usage_json(&usage))),
-                    created_at: Set(now),
-                }
-                .insert(&txn)
-                .await?;
-                let title = current.title.clone().or_else(|| {
-                    let text: String = p
-                        .req
-                        .input
-                        .iter()
-                        .map(Item::text)
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                    let t: String = text.trim().chars().take(80).collect();
-                    (!t.is_empty()).then_some(t)
-                });
-                let mut active = current.into_active_model();
-                active.turn_count = Set(seq);
-                active.title = Set(title);
-                active.updated_at = Set(now);
-                active.update(&txn).await?;
-            }
-        }
-        if p.req.store {
-            response::ActiveModel {
-                id: Set(p.meta.id.clone()),
-                organization_id: Set(p.org_id),
-                user_id: Set(Some(p.user_id)),
-                session_id: Set(p.req.session_id.clone()),
-                model: Set(p.model.name.clone()),
-                status: Set(emitter.status().to_string()),
-                conversation: Set(json!(p.conversation)),
-                response: Set(response_json),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
+        let (_, added) = ledger::record_in(&txn, Some(&p.admission), new_usage.clone()).await?;
+        if added {
+            store(&txn, p, emitter, &usage).await?;
         }
         txn.commit().await?;
+        Ok::<_, ApiError>(())
+    };
+    if let Err(e) = together.await {
+        tracing::error!(response = %p.meta.id, error = %e, "storing a response failed; recording its usage alone");
+        ledger::record(&state.db, Some(&p.admission), new_usage).await?;
+    }
+    Ok(())
+}
+
+/// Stores the response (`store`) and appends the session turn, inside the metering transaction.
+async fn store(
+    txn: &thesis_db::WriteTxn,
+    p: &Prepared,
+    emitter: &Emitter,
+    usage: &Usage,
+) -> Result<(), ApiError> {
+    let now = thesis_db::now();
+    if let Some(s) = &p.session {
+        let current = chat_session::Entity::find_by_id(s.id.clone())
+            .lock_exclusive()
+            .one(txn)
+            .await?;
+        if let Some(current) = current {
+            let seq = current.turn_count + 1;
+            session_turn::ActiveModel {
+                id: Set(thesis_db::new_id()),
+                session_id: Set(current.id.clone()),
+                seq: Set(seq),
+                response_id: Set(Some(p.meta.id.clone())),
+                model: Set(p.model.name.clone()),
+                input: Set(json!(p.input)),
+                output: Set(json!(emitter.output())),
+                usage: Set(Some(usage_json(usage))),
+                created_at: Set(now),
+            }
+            .insert(txn)
+            .await?;
+            let title = current.title.clone().or_else(|| {
+                let text: String = p
+                    .req
+                    .input
+                    .iter()
+                    .map(Item::text)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let t: String = text.trim().chars().take(80).collect();
+                (!t.is_empty()).then_some(t)
+            });
+            let mut active = current.into_active_model();
+            active.turn_count = Set(seq);
+            active.title = Set(title);
+            active.updated_at = Set(now);
+            active.update(txn).await?;
+        }
+    }
+    if p.req.store {
+        response::ActiveModel {
+            id: Set(p.meta.id.clone()),
+            organization_id: Set(p.org_id),
+            user_id: Set(Some(p.user_id)),
+            session_id: Set(p.req.session_id.clone()),
+            model: Set(p.model.name.clone()),
+            status: Set(emitter.status().to_string()),
+            conversation: Set(json!(p.conversation)),
+            response: Set(emitter.response_object(true)),
+            created_at: Set(now),
+        }
+        .insert(txn)
+        .await?;
     }
     Ok(())
 }
