@@ -45,6 +45,11 @@ pub fn router() -> axum::Router {
 }
 
 pub async fn serve(listener: tokio::net::TcpListener) {
+    use axum::serve::ListenerExt as _;
+    // like a real upstream: every streamed chunk leaves at once
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router()).await.expect("serve");
 }
 
