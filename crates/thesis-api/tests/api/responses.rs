@@ -467,6 +467,109 @@ async fn a_client_dropping_a_stream_halfway_leaves_an_exact_usage_record() {
     }
 }
 
+/// 200 concurrent `POST /v1/responses` (half of them streamed) against the free daily limit:
+/// the ledger is exact and usage stops within one response's cost of the limit. Each response
+/// costs exactly what admission estimates (output tokens only, `max_output_tokens` = what the
+/// upstream answers), with a sub-cent remainder so that any rounding would show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_responses_stop_at_the_limit_and_the_ledger_is_exact() {
+    let mock = thesis_mock_llm::spawn().await;
+    let toml = format!(
+        "[plans.free]\ndaily_limit_cents = 50\n\n[[models]]\nname = \"metered\"\nprovider = \"openai\"\n\
+         base_url = \"{mock}\"\nupstream_model = \"mock?in=9&tokens=7&delay_ms=2\"\n\
+         input_cents_per_mtok = 0\noutput_cents_per_mtok = 100000.123\n"
+    );
+    let app = TestApp::spawn_full(&[], &toml, None).await;
+    let user = app.signup("dev@example.com").await;
+    app.create_org(&user.token, "Lab").await;
+    let cost: i64 = 7 * 100_000_123; // nano-cents per response
+    let limit: i64 = 50 * 1_000_000_000;
+
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/v1/responses"),
+            user.token.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let streamed = i % 2 == 0;
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"model": "metered", "input": "Count to seven.",
+                              "max_output_tokens": 7, "stream": streamed}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let text = res.text().await.unwrap();
+            if status == StatusCode::OK && streamed {
+                let evs = events(&text);
+                assert_eq!(evs.last().unwrap().0, "response.completed", "{text}");
+            } else if status == StatusCode::OK {
+                let body: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(body["status"], "completed", "{body}");
+            } else {
+                assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{text}");
+                let body: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+            }
+            status == StatusCode::OK
+        }));
+    }
+    let mut ok = 0i64;
+    for t in tasks {
+        if t.await.unwrap() {
+            ok += 1;
+        }
+    }
+    let total = ok * cost;
+    assert!(
+        total >= limit,
+        "stopped early: {ok} responses, {total} < {limit}"
+    );
+    assert!(
+        total < limit + cost,
+        "overshot by more than one response: {ok} responses, {total} vs {limit}"
+    );
+
+    // every total the API reports is the sum of the records, to the nano-cent
+    let expected_cents = total as f64 / 1e9;
+    let (_, s) = app.get("/v1/usage-record/summary", Some(&user.token)).await;
+    assert_eq!(s["records"], ok, "{s}");
+    assert_eq!(s["costCents"].as_f64().unwrap(), expected_cents, "{s}");
+    let (_, page) = app
+        .get(
+            "/v1/organization/billing/usage-history?limit=100",
+            Some(&user.token),
+        )
+        .await;
+    assert_eq!(page["total"], ok);
+    let (_, r) = app
+        .get("/v1/organization/rate-limit", Some(&user.token))
+        .await;
+    assert_eq!(r["usedCents"].as_f64().unwrap(), expected_cents, "{r}");
+    assert_eq!(r["limited"], true);
+    let (_, b) = app.get("/v1/organization/billing", Some(&user.token)).await;
+    assert_eq!(b["usageThisPeriodCents"].as_f64().unwrap(), expected_cents);
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let held = thesis_db::entities::usage_reservation::Entity::find()
+        .count(&app.state.db)
+        .await
+        .unwrap();
+    assert_eq!(held, 0, "no reservation is left behind");
+    // and one more is refused
+    let (status, _) = app
+        .post(
+            "/v1/responses",
+            Some(&user.token),
+            json!({"model": "metered", "input": "again", "max_output_tokens": 7}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
 #[tokio::test]
 async fn limits_are_checked_before_the_upstream_call() {
     let gw = gateway_with("[plans.free]\ndaily_limit_cents = 0\n", &[]).await;

@@ -228,12 +228,12 @@ pub async fn prepare(
         }
         _ => (None, vec![]),
     };
-    let input_tokens: u64 = req.input.iter().map(item_tokens).sum::<u64>()
-        + req
-            .instructions
-            .as_deref()
-            .map(estimate_tokens)
-            .unwrap_or(0);
+    let instruction_tokens = req
+        .instructions
+        .as_deref()
+        .map(estimate_tokens)
+        .unwrap_or(0);
+    let input_tokens: u64 = req.input.iter().map(item_tokens).sum::<u64>() + instruction_tokens;
     if req.truncation == Truncation::Auto
         && let Some(window) = model.context_window
     {
@@ -245,7 +245,8 @@ pub async fn prepare(
     conversation.extend(input.iter().cloned());
     let chat = req.to_chat(&model.upstream_model, context);
 
-    let estimate_in = input_tokens + chat.items.iter().map(item_tokens).sum::<u64>();
+    // the context as sent (after truncation) and this request's input are both in `chat.items`
+    let estimate_in = instruction_tokens + chat.items.iter().map(item_tokens).sum::<u64>();
     let estimate = model.cost(&Usage {
         input_tokens: estimate_in,
         cached_tokens: 0,
