@@ -1,0 +1,48 @@
+"""Summarises bench/results/results.jsonl (written by bench/run.sh) as a Markdown report."""
+
+import json
+import sys
+from collections import defaultdict
+
+path, slo = sys.argv[1], float(sys.argv[2])
+rows = [json.loads(line) for line in open(path) if line.strip()]
+
+fixed = defaultdict(dict)  # (mode, rate) -> target -> row
+best = defaultdict(int)  # (mode, target) -> highest sustained rate
+for r in rows:
+    if r["phase"] == "fixed":
+        fixed[(r["mode"], int(r["rate"]))][r["target"]] = r
+    ok = r["errors"] == 0 and r["ok"] == r["requests"] and r["p99_ms"] < slo
+    if r["phase"] == "ladder" and ok:
+        best[(r["mode"], r["target"])] = max(best[(r["mode"], r["target"])], int(r["rate"]))
+
+
+def fmt(x):
+    return f"{x:.2f}"
+
+
+print("## Added latency over direct-to-mock (ms), open loop, fixed rates\n")
+print("| mode | rate (req/s) | direct p50 / p99 | thesis added p50 / p99 | litellm added p50 / p99 | litellm/thesis added p99 |")
+print("|---|---:|---:|---:|---:|---:|")
+for (mode, rate) in sorted(fixed):
+    d = fixed[(mode, rate)]
+    if not {"direct", "thesis", "litellm"} <= d.keys():
+        continue
+    base = d["direct"]
+    add = {t: (d[t]["p50_ms"] - base["p50_ms"], d[t]["p99_ms"] - base["p99_ms"]) for t in ("thesis", "litellm")}
+    errs = {t: d[t]["errors"] for t in d}
+    note = "" if not any(errs.values()) else f" (errors: {errs})"
+    ratio = add["litellm"][1] / add["thesis"][1] if add["thesis"][1] > 0 else float("inf")
+    print(
+        f"| {mode} | {rate} | {fmt(base['p50_ms'])} / {fmt(base['p99_ms'])} "
+        f"| {fmt(add['thesis'][0])} / {fmt(add['thesis'][1])} "
+        f"| {fmt(add['litellm'][0])} / {fmt(add['litellm'][1])} | {ratio:.0f}×{note} |"
+    )
+
+print(f"\n## Highest sustained rate (req/s): no errors and p99 < {slo:.0f} ms\n")
+print("| mode | direct | thesis | litellm | thesis / litellm |")
+print("|---|---:|---:|---:|---:|")
+for mode in ("plain", "stream"):
+    d, t, l = (best[(mode, x)] for x in ("direct", "thesis", "litellm"))
+    ratio = f"{t / l:.1f}×" if l else "n/a"
+    print(f"| {mode} | {d} | {t} | {l} | {ratio} |")

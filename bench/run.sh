@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The gateway benchmark: direct-to-mock, the Thesis gateway and the LiteLLM proxy, in one run,
+# against one local mock upstream (crates/thesis-mock-llm), non-streaming and streaming.
+#
+#   bench/run.sh            # full run (about 15 minutes on 2 cores)
+#   BENCH_SECONDS=3 bench/run.sh   # quicker, noisier
+#
+# For every target it measures (1) latency at fixed request rates, open loop (bench/loadgen:
+# latency counts from when a request was due, so queueing is not hidden), and (2) the highest
+# rate it sustains: every request succeeds and p99 stays under BENCH_SLO_MS. Added latency is
+# the target's percentile minus direct-to-mock's at the same rate. Results: bench/results/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+FIXED_RATES=${BENCH_RATES:-"50 100 200"}
+LADDER=${BENCH_LADDER:-"50 100 200 400 800 1600 3200 6400 12800"}
+SLO_MS=${BENCH_SLO_MS:-100}
+LITELLM_WORKERS=${BENCH_LITELLM_WORKERS:-2}
+P_MOCK=18089 P_GW=18080 P_LL=18090
+OUT=$ROOT/bench/results
+WORK=$(mktemp -d)
+mkdir -p "$OUT"
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+log() { echo "[bench $(date +%T)] $*" >&2; }
+wait_http() { for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.2; done; log "timed out waiting for $1"; return 1; }
+
+log "building release binaries"
+cargo build --release -q -p thesis-api -p thesis-mock-llm -p thesis-loadgen
+BIN=$ROOT/target/release
+if [ ! -x bench/.venv/bin/litellm ]; then
+  log "installing litellm into bench/.venv"
+  python3 -m venv bench/.venv
+  bench/.venv/bin/pip install -q -r bench/requirements.txt
+fi
+
+log "starting the mock upstream on :$P_MOCK"
+"$BIN/thesis-mock-llm" 127.0.0.1:$P_MOCK 2>"$WORK/mock.log" & PIDS+=($!)
+wait_http "http://127.0.0.1:$P_MOCK/_requests"
+
+log "starting the gateway on :$P_GW (SQLite, metering on)"
+cat >"$WORK/thesis.toml" <<TOML
+[plans.free]
+daily_limit_cents = 1000000000
+[[models]]
+name = "bench"
+provider = "openai"
+base_url = "http://127.0.0.1:$P_MOCK/v1"
+api_key_env = "BENCH_UPSTREAM_KEY"
+upstream_model = "mock"
+input_cents_per_mtok = 25
+output_cents_per_mtok = 200
+TOML
+export BENCH_UPSTREAM_KEY=sk-bench-upstream
+GW_ENV=(env THESIS_CONFIG="$WORK/thesis.toml" THESIS_DATA_DIR="$WORK/gw" THESIS_BIND=127.0.0.1:$P_GW THESIS_CRON=off THESIS_LOG=warn)
+"${GW_ENV[@]}" "$BIN/thesis-api" user create --email bench@example.com --password bench-password >/dev/null
+GW_KEY=$("${GW_ENV[@]}" "$BIN/thesis-api" api-key create --email bench@example.com | jq -r .key)
+"${GW_ENV[@]}" "$BIN/thesis-api" serve 2>"$WORK/gw.log" & PIDS+=($!)
+GW_PID=$!
+wait_http "http://127.0.0.1:$P_GW/healthz"
+curl -fsS "http://127.0.0.1:$P_GW/v1/organization" -H "authorization: Bearer $GW_KEY" \
+  -H 'content-type: application/json' -d '{"name":"Bench","email":"bench@example.com","type":"team"}' >/dev/null
+
+log "starting the LiteLLM proxy on :$P_LL ($LITELLM_WORKERS workers)"
+cat >"$WORK/litellm.yaml" <<YAML
+model_list:
+  - model_name: bench
+    litellm_params:
+      model: openai/mock
+      api_base: http://127.0.0.1:$P_MOCK/v1
+      api_key: sk-bench-upstream
+general_settings:
+  master_key: sk-bench-litellm
+litellm_settings:
+  telemetry: false
+YAML
+LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR \
+  bench/.venv/bin/litellm --config "$WORK/litellm.yaml" --host 127.0.0.1 --port $P_LL \
+  --num_workers "$LITELLM_WORKERS" >"$WORK/litellm.log" 2>&1 & PIDS+=($!)
+wait_http "http://127.0.0.1:$P_LL/health/liveliness"
+
+# target name -> "url token model"
+declare -A TARGET=(
+  [direct]="http://127.0.0.1:$P_MOCK/v1/responses sk-bench-upstream mock"
+  [thesis]="http://127.0.0.1:$P_GW/v1/responses $GW_KEY bench"
+  [litellm]="http://127.0.0.1:$P_LL/v1/responses sk-bench-litellm bench"
+)
+RESULTS=$OUT/results.jsonl
+: >"$RESULTS"
+run() { # target mode rate seconds phase
+  local t=$1 mode=$2 rate=$3 secs=$4 phase=$5 url token model flag=""
+  read -r url token model <<<"${TARGET[$t]}"
+  [ "$mode" = stream ] && flag=--stream
+  local line
+  line=$("$BIN/thesis-loadgen" "$url" "$token" "$rate" "$secs" $flag --model "$model")
+  echo "$line" | jq -c --arg t "$t" --arg m "$mode" --arg p "$phase" '. + {target:$t, mode:$m, phase:$p}' | tee -a "$RESULTS" >&2
+  echo "$line"
+}
+sustains() { jq -e --argjson slo "$SLO_MS" '.errors == 0 and .ok == .requests and .p99_ms < $slo' >/dev/null; }
+
+for mode in plain stream; do
+  declare -A MAX=()
+  for t in direct thesis litellm; do
+    run "$t" "$mode" 20 3 warmup >/dev/null
+    MAX[$t]=0
+    for r in $LADDER; do
+      if ! run "$t" "$mode" "$r" "$SECONDS_PER_RUN" ladder | sustains; then break; fi
+      MAX[$t]=$r
+    done
+    log "$t ($mode) sustains ${MAX[$t]} req/s"
+  done
+  # Added latency at fixed rates, including the highest rate LiteLLM sustained.
+  for r in $FIXED_RATES ${MAX[litellm]}; do
+    [ "$r" -gt 0 ] || continue
+    for t in direct thesis litellm; do run "$t" "$mode" "$r" "$SECONDS_PER_RUN" fixed >/dev/null; done
+  done
+done
+GW_RSS=$(awk '/VmHWM/ {print $2}' /proc/$GW_PID/status)
+log "gateway peak RSS over the run: ${GW_RSS} kB"
+python3 bench/report.py "$RESULTS" "$SLO_MS" | tee "$OUT/summary.md"
