@@ -3,6 +3,7 @@
 //! One set of entities and migrations serves SQLite and PostgreSQL. The backend is chosen from the
 //! URL scheme; any other scheme is refused. Dialect branches are rare and live here.
 
+pub mod batch;
 pub mod entities;
 pub mod migrations;
 
@@ -18,6 +19,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use batch::Batch;
 pub use sea_orm;
 
 /// Which database a URL points at.

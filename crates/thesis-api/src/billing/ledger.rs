@@ -18,11 +18,11 @@ use sea_orm::prelude::*;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, DbBackend, QuerySelect, QueryTrait};
-use thesis_db::WriteTxn;
 use thesis_db::entities::{
     MetricType, SubscriptionPlan, organization, trial, usage_daily_total, usage_record,
     usage_reservation,
 };
+use thesis_db::{Batch, WriteTxn};
 
 use super::money::{NANOS_PER_CENT, cents_to_nanos, nanos_to_cents};
 use super::period::{current_period, day_of, next_midnight, start_of_day};
@@ -142,7 +142,7 @@ enum Span {
     Between(DateTime<Utc>, DateTime<Utc>),
 }
 
-/// `CAST(COALESCE((sub), 0) AS BIGINT)`: a scalar subquery's sum, 0 when nothing matched
+/// `CAST(COALESCE((sub), 0) AS BIGINT)`: a scalar subquery's value, 0 when nothing matched
 /// (PostgreSQL's SUM of BIGINT is NUMERIC, hence the cast).
 fn sum_of(sub: sea_orm::sea_query::SelectStatement) -> Expr {
     use sea_orm::sea_query::{Alias, Func};
@@ -151,12 +151,6 @@ fn sum_of(sub: sea_orm::sea_query::SelectStatement) -> Expr {
         Alias::new("BIGINT"),
     )
     .into()
-}
-
-/// SQLite: the row was written before the one with `rowid`.
-fn rowid_before(rowid: i64) -> Expr {
-    use sea_orm::sea_query::ExprTrait as _;
-    Expr::cust("rowid").lt(rowid)
 }
 
 fn billable_sum_of<E: EntityTrait>(select: Select<E>) -> Expr {
@@ -168,16 +162,9 @@ fn billable_sum_of<E: EntityTrait>(select: Select<E>) -> Expr {
     )
 }
 
-/// Billable usage in `span` and the cost held by live reservations (on SQLite, with
-/// `reserved_before`, only those written before that `rowid`), read in one statement so that
-/// both come from one snapshot.
-async fn used_and_reserved<C: ConnectionTrait>(
-    conn: &C,
-    org_id: Uuid,
-    span: Span,
-    now: DateTime<Utc>,
-    reserved_before: Option<i64>,
-) -> Result<(i64, i64), ApiError> {
+/// Billable usage of the organization in `span`, as one SQL expression.
+fn used_expr(org_id: Uuid, span: Span) -> Expr {
+    use sea_orm::sea_query::ExprTrait as _;
     let records = |from: DateTime<Utc>, to: DateTime<Utc>| {
         billable_sum_of(
             usage_record::Entity::find()
@@ -218,33 +205,66 @@ async fn used_and_reserved<C: ConnectionTrait>(
         }
         Span::Between(..) => {}
     }
+    parts
+        .into_iter()
+        .reduce(|a, b| a.add(b))
+        .unwrap_or_else(|| Expr::val(0i64))
+}
+
+/// Cost held by the organization's live reservations, as one SQL expression.
+fn reserved_expr(org_id: Uuid, now: DateTime<Utc>) -> Expr {
+    sum_of(
+        usage_reservation::Entity::find()
+            .filter(usage_reservation::Column::OrganizationId.eq(org_id))
+            .filter(usage_reservation::Column::ExpiresAt.gt(now))
+            .select_only()
+            .column_as(Expr::cust("SUM(amount_nanocents)"), "total")
+            .into_query(),
+    )
+}
+
+/// The organization's claimed, unexpired trials at `now`.
+fn active_trials(org_id: Uuid, now: DateTime<Utc>) -> Select<trial::Entity> {
+    trial::Entity::find()
+        .filter(trial::Column::OrganizationId.eq(org_id))
+        .filter(trial::Column::ClaimedAt.is_not_null())
+        .filter(trial::Column::ExpiredAt.is_null())
+        .filter(trial::Column::PeriodStart.lte(now))
+        .filter(trial::Column::PeriodEnd.gt(now))
+}
+
+/// What the active trial can still cover (0 without one), as one SQL expression.
+fn trial_remaining_expr(org_id: Uuid, now: DateTime<Utc>) -> Expr {
+    sum_of(
+        active_trials(org_id, now)
+            .select_only()
+            .column_as(
+                Expr::cust(format!(
+                    "MAX(max_usage_allowance_cents * {NANOS_PER_CENT} - covered_nanocents)"
+                )),
+                "remaining",
+            )
+            .into_query(),
+    )
+}
+
+/// Billable usage in `span` and the cost held by live reservations, read in one statement so
+/// that both come from one snapshot.
+async fn used_and_reserved<C: ConnectionTrait>(
+    conn: &C,
+    org_id: Uuid,
+    span: Span,
+    now: DateTime<Utc>,
+) -> Result<(i64, i64), ApiError> {
     let mut query = sea_orm::sea_query::Query::select();
-    query.expr_as(
-        sum_of(
-            usage_reservation::Entity::find()
-                .filter(usage_reservation::Column::OrganizationId.eq(org_id))
-                .filter(usage_reservation::Column::ExpiresAt.gt(now))
-                .apply_if(reserved_before, |q, rowid| q.filter(rowid_before(rowid)))
-                .select_only()
-                .column_as(Expr::cust("SUM(amount_nanocents)"), "total")
-                .into_query(),
-        ),
-        "reserved",
-    );
-    let n = parts.len();
-    for (i, part) in parts.into_iter().enumerate() {
-        query.expr_as(part, format!("used{i}"));
-    }
+    query
+        .expr_as(used_expr(org_id, span), "used")
+        .expr_as(reserved_expr(org_id, now), "reserved");
     let row = conn
         .query_one(&query)
         .await?
         .ok_or_else(|| ApiError::Internal("a SELECT without FROM gave no row".into()))?;
-    let reserved: i64 = row.try_get("", "reserved")?;
-    let mut used = 0i64;
-    for i in 0..n {
-        used += row.try_get::<i64>("", &format!("used{i}"))?;
-    }
-    Ok((used, reserved))
+    Ok((row.try_get("", "used")?, row.try_get("", "reserved")?))
 }
 
 /// Cost not covered by a trial, of usage in `[start, end)`.
@@ -255,7 +275,7 @@ pub async fn billable_between<C: ConnectionTrait>(
     end: DateTime<Utc>,
 ) -> Result<i64, ApiError> {
     Ok(
-        used_and_reserved(conn, org_id, Span::Between(start, end), end, None)
+        used_and_reserved(conn, org_id, Span::Between(start, end), end)
             .await?
             .0,
     )
@@ -295,14 +315,7 @@ pub async fn active_trial<C: ConnectionTrait>(
     org_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<trial::Model>, ApiError> {
-    Ok(trial::Entity::find()
-        .filter(trial::Column::OrganizationId.eq(org_id))
-        .filter(trial::Column::ClaimedAt.is_not_null())
-        .filter(trial::Column::ExpiredAt.is_null())
-        .filter(trial::Column::PeriodStart.lte(now))
-        .filter(trial::Column::PeriodEnd.gt(now))
-        .one(conn)
-        .await?)
+    Ok(active_trials(org_id, now).one(conn).await?)
 }
 
 /// Where an organization stands against its limits at `now`.
@@ -395,28 +408,13 @@ impl Standing {
     }
 }
 
-/// Computes the standing of `org` at `now`.
-pub async fn standing<C: ConnectionTrait>(
-    conn: &C,
+/// The organization's limit window at `now` (usage still 0) and the span its usage is read from.
+fn window_of(
     org: &organization::Model,
     daily_limit_cents: i64,
     now: DateTime<Utc>,
-) -> Result<Standing, ApiError> {
-    standing_before(conn, org, daily_limit_cents, now, None).await
-}
-
-async fn standing_before<C: ConnectionTrait>(
-    conn: &C,
-    org: &organization::Model,
-    daily_limit_cents: i64,
-    now: DateTime<Utc>,
-    reserved_before: Option<i64>,
-) -> Result<Standing, ApiError> {
-    let trial = active_trial(conn, org.id, now).await?.map(|t| {
-        let used = t.covered_nanocents;
-        (t, used)
-    });
-    let (window, span) = match org.subscription_plan {
+) -> (Window, Span) {
+    match org.subscription_plan {
         SubscriptionPlan::Free => (
             Window::Daily {
                 limit_nanos: cents_to_nanos(daily_limit_cents),
@@ -437,31 +435,25 @@ async fn standing_before<C: ConnectionTrait>(
                 Span::Between(start, end),
             )
         }
-    };
-    let (used, reserved_nanos) =
-        used_and_reserved(conn, org.id, span, now, reserved_before).await?;
-    let window = match window {
-        Window::Daily {
-            limit_nanos,
-            resets_at,
-            ..
-        } => Window::Daily {
-            limit_nanos,
-            used_nanos: used,
-            resets_at,
-        },
-        Window::Period {
-            limit_nanos,
-            start,
-            end,
-            ..
-        } => Window::Period {
-            limit_nanos,
-            used_nanos: used,
-            start,
-            end,
-        },
-    };
+    }
+}
+
+/// Computes the standing of `org` at `now`.
+pub async fn standing<C: ConnectionTrait>(
+    conn: &C,
+    org: &organization::Model,
+    daily_limit_cents: i64,
+    now: DateTime<Utc>,
+) -> Result<Standing, ApiError> {
+    let trial = active_trial(conn, org.id, now).await?.map(|t| {
+        let used = t.covered_nanocents;
+        (t, used)
+    });
+    let (mut window, span) = window_of(org, daily_limit_cents, now);
+    let (used, reserved_nanos) = used_and_reserved(conn, org.id, span, now).await?;
+    match &mut window {
+        Window::Daily { used_nanos, .. } | Window::Period { used_nanos, .. } => *used_nanos = used,
+    }
     Ok(Standing {
         plan: org.subscription_plan,
         trial,
@@ -470,60 +462,106 @@ async fn standing_before<C: ConnectionTrait>(
     })
 }
 
+/// `INSERT` of the admission's reservation that inserts nothing unless the organization may start
+/// one more request: [`Standing::check`] as SQL, over usage and reservations as the statement
+/// sees them. It returns whether a trial is active.
+fn reserve_if_admissible(
+    org: &organization::Model,
+    daily_limit_cents: i64,
+    now: DateTime<Utc>,
+    admission: &Admission,
+) -> sea_orm::sea_query::InsertStatement {
+    use sea_orm::sea_query::{ExprTrait as _, Query};
+    use usage_reservation::Column as R;
+    let mut select = Query::select();
+    select.exprs([
+        Expr::val(admission.id),
+        Expr::val(admission.organization_id),
+        Expr::val(admission.amount_nanos),
+        Expr::val(now),
+        Expr::val(now + Duration::minutes(RESERVATION_TTL_MINUTES)),
+    ]);
+    let (window, span) = window_of(org, daily_limit_cents, now);
+    let limit = match window {
+        Window::Daily { limit_nanos, .. } => Some(limit_nanos),
+        Window::Period { limit_nanos, .. } => limit_nanos,
+    };
+    if let Some(limit) = limit {
+        let reserved = reserved_expr(org.id, now);
+        let trial_room = reserved.clone().lt(trial_remaining_expr(org.id, now));
+        let window_room = used_expr(org.id, span).add(reserved).lt(limit);
+        select.and_where(trial_room.or(window_room));
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(usage_reservation::Entity)
+        .columns([
+            R::Id,
+            R::OrganizationId,
+            R::AmountNanocents,
+            R::CreatedAt,
+            R::ExpiresAt,
+        ])
+        .select_from(select)
+        .expect("five columns, five values");
+    insert.returning(
+        Query::returning().expr(Expr::exists(
+            active_trials(org.id, now)
+                .select_only()
+                .column_as(Expr::val(1), "one")
+                .into_query(),
+        )),
+    );
+    insert
+}
+
 /// Admits a usage-creating request of estimated cost `estimate_nanos` for `org`, or refuses it:
-/// 429 on the free plan's daily limit, 402 on a payAsYouGo usage limit. `org` is the organization
-/// as the request resolved it; on PostgreSQL its row is read again under the lock.
+/// 429 on the free plan's daily limit, 402 on a payAsYouGo usage limit.
+///
+/// The check and the reservation are one statement ([`reserve_if_admissible`]): on SQLite,
+/// where writes are serialized, that alone makes admissions of one organization run one after
+/// another; on PostgreSQL the statement runs after the organization row is locked (and sees
+/// everything committed before the lock was granted), with the row's current plan and limit.
+/// `org` is the organization as the request resolved it.
 pub async fn admit(
     db: &DatabaseConnection,
     daily_limit_cents: i64,
     org: &organization::Model,
     estimate_nanos: i64,
 ) -> Result<Admission, ApiError> {
-    let now = thesis_db::now();
-    let mut admission = Admission {
-        id: thesis_db::new_id(),
-        organization_id: org.id,
-        amount_nanos: estimate_nanos.max(0),
-        trial: false,
-    };
-    let reservation = usage_reservation::ActiveModel {
-        id: Set(admission.id),
-        organization_id: Set(org.id),
-        amount_nanocents: Set(admission.amount_nanos),
-        created_at: Set(now),
-        expires_at: Set(now + Duration::minutes(RESERVATION_TTL_MINUTES)),
-    };
-    if db.get_database_backend() != DbBackend::Sqlite {
-        let txn = thesis_db::begin_write(db).await?;
-        let org = lock_organization(&txn, org.id).await?;
-        let standing = standing(&txn, &org, daily_limit_cents, now).await?;
-        standing.check()?;
-        admission.trial = standing.trial.is_some();
-        reservation.insert(&txn).await?;
-        txn.commit().await?;
-        return Ok(admission);
-    }
-    let rowid = {
-        let _turn = thesis_db::write_turn(db).await;
-        let insert = usage_reservation::Entity::insert(reservation).into_query();
-        db.execute(&insert).await?.last_insert_id() as i64
-    };
-    let checked = match standing_before(db, org, daily_limit_cents, now, Some(rowid)).await {
-        Ok(standing) => {
-            admission.trial = standing.trial.is_some();
-            standing.check().map_err(ApiError::from)
+    // a refusal is explained from a second read; should that read find room after all (usage
+    // was released in between), the admission is tried again
+    for _ in 0..3 {
+        let now = thesis_db::now();
+        let mut admission = Admission {
+            id: thesis_db::new_id(),
+            organization_id: org.id,
+            amount_nanos: estimate_nanos.max(0),
+            trial: false,
+        };
+        let (row, org) = if db.get_database_backend() == DbBackend::Sqlite {
+            let insert = reserve_if_admissible(org, daily_limit_cents, now, &admission);
+            let _turn = thesis_db::write_turn(db).await;
+            (db.query_one(&insert).await?, org.clone())
+        } else {
+            let txn = thesis_db::begin_write(db).await?;
+            let org = lock_organization(&txn, org.id).await?;
+            let insert = reserve_if_admissible(&org, daily_limit_cents, now, &admission);
+            let row = txn.query_one(&insert).await?;
+            txn.commit().await?;
+            (row, org)
+        };
+        if let Some(row) = row {
+            admission.trial = row.try_get_by_index(0)?;
+            return Ok(admission);
         }
-        Err(e) => Err(e),
-    };
-    match checked {
-        Ok(()) => Ok(admission),
-        Err(refusal) => {
-            if let Err(e) = release(db, &admission).await {
-                tracing::error!(error = %e, "releasing a refused reservation failed; it expires by itself");
-            }
-            Err(refusal)
-        }
+        standing(db, &org, daily_limit_cents, thesis_db::now())
+            .await?
+            .check()?;
     }
+    Err(ApiError::Internal(
+        "admission kept refusing a request its standing allows".into(),
+    ))
 }
 
 /// [`admit`] for an organization id (loads the organization first).
@@ -606,27 +644,7 @@ pub async fn record_in(
         }
         None => (None, 0),
     };
-    let record = usage_record::Model {
-        id: thesis_db::new_id(),
-        organization_id: usage.organization_id,
-        user_id: usage.user_id,
-        metric_type: usage.metric_type,
-        model: usage.model,
-        machine_id: usage.machine_id,
-        quantity: usage.quantity,
-        unit: usage.unit,
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-        cached_tokens: usage.cached_tokens,
-        reasoning_tokens: usage.reasoning_tokens,
-        cost_nanocents: cost,
-        trial_id,
-        trial_covered_nanocents: covered,
-        day: day_of(now),
-        idempotency_key: usage.idempotency_key,
-        metadata: usage.metadata,
-        created_at: now,
-    };
+    let record = new_record(usage, now, trial_id, covered);
     let inserted = usage_record::Entity::insert(usage_record::ActiveModel::from(record.clone()))
         .on_conflict(
             OnConflict::column(usage_record::Column::IdempotencyKey)
@@ -648,8 +666,8 @@ pub async fn record_in(
     Ok((record, true))
 }
 
-/// Adds a new record to its organization's daily totals and to its trial's covered amount.
-async fn add_to_totals(txn: &WriteTxn, record: &usage_record::Model) -> Result<(), ApiError> {
+/// The upsert that adds a record to its organization's daily totals.
+fn add_to_daily_total(record: &usage_record::Model) -> sea_orm::sea_query::InsertStatement {
     use sea_orm::sea_query::ExprTrait as _;
     use usage_daily_total::Column as T;
     usage_daily_total::Entity::insert(usage_daily_total::ActiveModel {
@@ -676,8 +694,13 @@ async fn add_to_totals(txn: &WriteTxn, record: &usage_record::Model) -> Result<(
             )
             .to_owned(),
     )
-    .exec(txn)
-    .await?;
+    .into_query()
+}
+
+/// Adds a new record to its organization's daily totals and to its trial's covered amount.
+async fn add_to_totals(txn: &WriteTxn, record: &usage_record::Model) -> Result<(), ApiError> {
+    use sea_orm::sea_query::ExprTrait as _;
+    txn.execute(&add_to_daily_total(record)).await?;
     if let Some(trial_id) = record.trial_id {
         trial::Entity::update_many()
             .col_expr(
@@ -689,6 +712,59 @@ async fn add_to_totals(txn: &WriteTxn, record: &usage_record::Model) -> Result<(
             .await?;
     }
     Ok(())
+}
+
+/// The writes of [`record_in`] added to `batch`, for usage of a request admitted while no trial
+/// was active (so none covers it): the reservation released, the record, the daily totals. The
+/// caller commits the batch, with writes of its own; should it fail (an idempotency key recorded
+/// before makes it fail), nothing was written and [`record_in`] does it the long way.
+pub fn record_into_batch(
+    batch: &mut Batch,
+    admission: &Admission,
+    usage: NewUsage,
+) -> Option<usage_record::Model> {
+    if admission.trial {
+        return None;
+    }
+    let now = thesis_db::now();
+    let record = new_record(usage, now, None, 0);
+    batch
+        .push(&usage_reservation::Entity::delete_by_id(admission.id).into_query())
+        .push(
+            &usage_record::Entity::insert(usage_record::ActiveModel::from(record.clone()))
+                .into_query(),
+        )
+        .push(&add_to_daily_total(&record));
+    Some(record)
+}
+
+fn new_record(
+    usage: NewUsage,
+    now: DateTime<Utc>,
+    trial_id: Option<Uuid>,
+    covered: i64,
+) -> usage_record::Model {
+    usage_record::Model {
+        id: thesis_db::new_id(),
+        organization_id: usage.organization_id,
+        user_id: usage.user_id,
+        metric_type: usage.metric_type,
+        model: usage.model,
+        machine_id: usage.machine_id,
+        quantity: usage.quantity,
+        unit: usage.unit,
+        input_tokens: usage.input_tokens,
+        output_tokens: usage.output_tokens,
+        cached_tokens: usage.cached_tokens,
+        reasoning_tokens: usage.reasoning_tokens,
+        cost_nanocents: usage.cost_nanos.max(0),
+        trial_id,
+        trial_covered_nanocents: covered,
+        day: day_of(now),
+        idempotency_key: usage.idempotency_key,
+        metadata: usage.metadata,
+        created_at: now,
+    }
 }
 
 /// Cents of a nano-cent amount, for answers.

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use sea_orm::ActiveValue::Set;
 use sea_orm::prelude::*;
-use sea_orm::{IntoActiveModel, QueryOrder, QuerySelect};
+use sea_orm::{IntoActiveModel, QueryOrder, QuerySelect, QueryTrait};
 use serde_json::{Value, json};
 use thesis_db::entities::{MetricType, chat_session, response, session_turn};
 use thesis_llm::providers::ProviderEvent;
@@ -69,6 +69,18 @@ impl IntoResponse for GatewayError {
             GatewayError::OpenAi(e) => e.into_response(),
             GatewayError::Api(e) => e.into_response(),
         }
+    }
+}
+
+/// `err`, unless the request's token is missing or bad: then that 401, which comes first.
+pub async fn unauthorized_first(
+    state: &AppState,
+    headers: &HeaderMap,
+    err: GatewayError,
+) -> GatewayError {
+    match Caller::from_headers(state, headers).await {
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => e.into(),
+        _ => err,
     }
 }
 
@@ -185,21 +197,28 @@ async fn load_session(
 /// Parses and checks the request, builds the context and admits it against the limits.
 pub async fn prepare(
     state: &AppState,
-    caller: Caller,
+    headers: &HeaderMap,
     body: &Value,
 ) -> Result<Prepared, GatewayError> {
-    let req =
-        ResponsesRequest::parse(body).map_err(|e| OpenAiError::invalid(e.message, e.param))?;
-    let body_org = match &req.organization_id {
-        Some(s) => Some(Uuid::parse_str(s).map_err(|_| {
-            OpenAiError::invalid(
-                "organizationId must be an organization id (UUID)",
-                Some("organizationId".into()),
-            )
-        })?),
-        None => None,
+    let parsed = ResponsesRequest::parse(body)
+        .map_err(|e| OpenAiError::invalid(e.message, e.param))
+        .and_then(|req| {
+            let body_org = match &req.organization_id {
+                Some(s) => Some(Uuid::parse_str(s).map_err(|_| {
+                    OpenAiError::invalid(
+                        "organizationId must be an organization id (UUID)",
+                        Some("organizationId".into()),
+                    )
+                })?),
+                None => None,
+            };
+            Ok((req, body_org))
+        });
+    let (req, body_org) = match parsed {
+        Ok(p) => p,
+        Err(e) => return Err(unauthorized_first(state, headers, e.into()).await),
     };
-    let ctx = OrgCtx::<Member>::resolve(state, caller, body_org).await?;
+    let ctx = OrgCtx::<Member>::from_headers(state, headers, body_org).await?;
     let model = state.models.get(&req.model).ok_or_else(|| {
         OpenAiError::not_found(
             format!(
@@ -383,6 +402,21 @@ async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) -> Result<(
             "estimated": estimated,
         })),
     };
+    // the common case in one round trip: no trial to cover it, no session turn to number
+    if p.session.is_none() {
+        let mut batch = thesis_db::Batch::new(state.db.get_database_backend());
+        if ledger::record_into_batch(&mut batch, &p.admission, new_usage.clone()).is_some() {
+            if p.req.store {
+                batch.push(&response::Entity::insert(stored_response(p, emitter)).into_query());
+            }
+            match batch.commit(&state.db).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    tracing::warn!(response = %p.meta.id, error = %e, "recording a response in one batch failed; recording it step by step")
+                }
+            }
+        }
+    }
     let together = async {
         let txn = thesis_db::begin_write(&state.db).await?;
         let (_, added) = ledger::record_in(&txn, Some(&p.admission), new_usage.clone()).await?;
@@ -446,21 +480,24 @@ async fn store(
         }
     }
     if p.req.store {
-        response::ActiveModel {
-            id: Set(p.meta.id.clone()),
-            organization_id: Set(p.org_id),
-            user_id: Set(Some(p.user_id)),
-            session_id: Set(p.req.session_id.clone()),
-            model: Set(p.model.name.clone()),
-            status: Set(emitter.status().to_string()),
-            conversation: Set(json!(p.conversation)),
-            response: Set(emitter.response_object(true)),
-            created_at: Set(now),
-        }
-        .insert(txn)
-        .await?;
+        stored_response(p, emitter).insert(txn).await?;
     }
     Ok(())
+}
+
+/// The row that keeps a response for `GET /v1/responses/{id}` and `previous_response_id`.
+fn stored_response(p: &Prepared, emitter: &Emitter) -> response::ActiveModel {
+    response::ActiveModel {
+        id: Set(p.meta.id.clone()),
+        organization_id: Set(p.org_id),
+        user_id: Set(Some(p.user_id)),
+        session_id: Set(p.req.session_id.clone()),
+        model: Set(p.model.name.clone()),
+        status: Set(emitter.status().to_string()),
+        conversation: Set(json!(p.conversation)),
+        response: Set(emitter.response_object(true)),
+        created_at: Set(thesis_db::now()),
+    }
 }
 
 fn usage_json(u: &Usage) -> Value {

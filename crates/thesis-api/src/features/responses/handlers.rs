@@ -1,6 +1,6 @@
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
 use sea_orm::prelude::*;
@@ -77,9 +77,26 @@ pub struct CreateResponseRequest {
         (status = 504, body = OpenAiErrorBody, description = "The upstream did not answer in time")))]
 pub async fn create_response(
     State(state): State<AppState>,
-    caller: Caller,
+    headers: HeaderMap,
     request: Request,
 ) -> Result<Response, GatewayError> {
+    // the token is checked with the organization, in one round trip, once the body has named
+    // it; a request refused before that still answers 401 first for a missing or bad token
+    let value = match read_body(&state, request).await {
+        Ok(value) => value,
+        Err(e) => return Err(gateway::unauthorized_first(&state, &headers, e).await),
+    };
+    let prepared = gateway::prepare(&state, &headers, &value).await?;
+    let upstream = gateway::open_upstream(&state, &prepared).await?;
+    if prepared.stream {
+        Ok(gateway::respond_streaming(&state, prepared, upstream))
+    } else {
+        gateway::respond_whole(&state, prepared, upstream).await
+    }
+}
+
+/// The JSON body (415 for another content type, 413 when too large, 400 when malformed).
+async fn read_body(state: &AppState, request: Request) -> Result<Value, GatewayError> {
     let is_json = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -99,22 +116,15 @@ pub async fn create_response(
         )
         .into());
     }
-    let body = Bytes::from_request(request, &state)
+    let body = Bytes::from_request(request, state)
         .await
         .map_err(crate::error::bytes_rejection)?;
-    let value: Value = serde_json::from_slice(&body).map_err(|e| {
+    Ok(serde_json::from_slice(&body).map_err(|e| {
         OpenAiError::invalid(
             format!("We could not parse the JSON body of your request: {e}"),
             None,
         )
-    })?;
-    let prepared = gateway::prepare(&state, caller, &value).await?;
-    let upstream = gateway::open_upstream(&state, &prepared).await?;
-    if prepared.stream {
-        Ok(gateway::respond_streaming(&state, prepared, upstream))
-    } else {
-        gateway::respond_whole(&state, prepared, upstream).await
-    }
+    })?)
 }
 
 /// A stored response of one of the caller's organizations.
