@@ -81,6 +81,7 @@ impl App {
             public_url: public_url.into(),
             mailer: Arc::new(mailer),
             stripe,
+            recordings: Default::default(),
             background: TaskTracker::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         };

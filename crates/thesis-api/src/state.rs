@@ -24,6 +24,8 @@ pub struct AppState {
     pub models: Arc<crate::llm::Models>,
     /// The Stripe client; `None` in self-hosted billing mode.
     pub stripe: Option<Arc<StripeClient>>,
+    /// Usage recordings in flight on this instance, which usage reads wait for.
+    pub recordings: Arc<crate::billing::recordings::Recordings>,
     /// Background work (mail delivery, ...) that shutdown waits for.
     pub background: TaskTracker,
     /// Cancelled at shutdown: stops the cron scheduler and other loops.

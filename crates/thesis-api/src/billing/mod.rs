@@ -4,5 +4,6 @@
 pub mod ledger;
 pub mod money;
 pub mod period;
+pub mod recordings;
 pub mod stripe_sync;
 pub mod trials;

@@ -246,6 +246,8 @@ async fn send_report(
 /// a pending report (after a crash or a failed call) is recognised by Stripe as the same event.
 pub async fn report_usage(state: &AppState, org_id: Uuid) -> Result<(usize, i64), ApiError> {
     let client = stripe(state)?;
+    // usage answered on this instance but still being recorded belongs in this report
+    state.recordings.settled(org_id).await;
     let now = thesis_db::now();
     let org = organization::Entity::find_by_id(org_id)
         .one(&state.db)

@@ -1042,3 +1042,67 @@ async fn the_echo_model_needs_no_network() {
         "the built-in echo model is free"
     );
 }
+
+/// A response's usage is recorded just after its client has the answer; until it lands, the
+/// routes that read usage or stored responses of that organization wait for it on this
+/// instance (others do not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn usage_reads_wait_for_recordings_in_flight() {
+    let gw = gateway().await;
+    let (status, body) = create(&gw, json!({"model": "openai", "input": "hi"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["id"].as_str().unwrap().to_string();
+    let org = uuid::Uuid::parse_str(&gw.org_id).unwrap();
+
+    // a recording of the organization still in flight holds its usage and response reads
+    let recording = gw.app.state.recordings.start(org);
+    let token = gw.user.token.clone();
+    let reads = [
+        "/v1/usage-record".to_string(),
+        "/v1/usage-record/summary".to_string(),
+        "/v1/organization/billing".to_string(),
+        "/v1/organization/rate-limit".to_string(),
+        "/v1/organization/billing/usage-history".to_string(),
+        format!("/v1/responses/{id}"),
+    ];
+    let mut waiting = vec![];
+    for path in &reads {
+        let (client, url, token) = (gw.app.client.clone(), gw.app.url(path), token.clone());
+        waiting.push(tokio::spawn(async move {
+            client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    // while other routes answer at once
+    let (status, _) = gw.app.get("/v1/organization", Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (path, w) in reads.iter().zip(&waiting) {
+        assert!(
+            !w.is_finished(),
+            "{path} answered before the recording landed"
+        );
+    }
+    drop(recording);
+    for (path, w) in reads.iter().zip(waiting) {
+        let status = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .unwrap_or_else(|_| panic!("{path} kept waiting"))
+            .unwrap();
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    // and a new response of the organization is not held up by its own recordings
+    let _again = gw.app.state.recordings.start(org);
+    let (status, _) = tokio::time::timeout(
+        Duration::from_secs(5),
+        create(&gw, json!({"model": "openai", "input": "again"})),
+    )
+    .await
+    .expect("responses do not wait for recordings");
+    assert_eq!(status, StatusCode::OK);
+}

@@ -95,6 +95,7 @@ pub async fn organization_usage(
         return Err(ApiError::Validation(errors));
     }
     let org = load_org(&state.db, id).await?;
+    state.recordings.settled(org.id).await;
     let page = PageQuery {
         limit,
         offset,
@@ -194,6 +195,7 @@ pub async fn usage_analytics(
     q: Result<axum::extract::Query<AnalyticsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<UsageAnalyticsDto>, ApiError> {
     let q = query(q)?;
+    state.recordings.all_settled().await;
     let mut errors = vec![];
     let (start, end) = parse_range(q.start_date.as_deref(), q.end_date.as_deref(), &mut errors);
     let group_by = q.group_by.clone().unwrap_or_else(|| "day".into());

@@ -6,6 +6,7 @@ use thesis_db::entities::MetricType;
 use super::dto::*;
 use super::service;
 use crate::auth::{Admin, OrgCtx};
+use crate::billing::recordings::Settled;
 use crate::error::{ApiError, ApiJson, ErrorBody};
 use crate::features::usage::dto::UsageRecordDto;
 use crate::features::usage::service as usage;
@@ -21,7 +22,7 @@ use crate::state::AppState;
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_billing(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
 ) -> Result<Json<BillingSummaryDto>, ApiError> {
     Ok(Json(service::summary(&state, &ctx.organization).await?))
 }
@@ -55,7 +56,7 @@ async fn history(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn usage_history(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
     page: Pagination,
 ) -> Result<Json<Page<UsageRecordDto>>, ApiError> {
     history(&state, &ctx, page, None).await
@@ -68,7 +69,7 @@ pub async fn usage_history(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn storage_usage_history(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
     page: Pagination,
 ) -> Result<Json<Page<UsageRecordDto>>, ApiError> {
     history(&state, &ctx, page, Some(MetricType::Storage)).await
@@ -81,7 +82,7 @@ pub async fn storage_usage_history(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn compute_usage_history(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
     page: Pagination,
 ) -> Result<Json<Page<UsageRecordDto>>, ApiError> {
     history(&state, &ctx, page, Some(MetricType::Compute)).await
@@ -99,7 +100,7 @@ pub async fn compute_usage_history(
         (status = 503, body = ErrorBody, description = "Stripe price not configured")))]
 pub async fn checkout(
     State(state): State<AppState>,
-    ctx: OrgCtx<Admin>,
+    Settled(ctx): Settled<Admin>,
     ApiJson(body): ApiJson<CheckoutRequest>,
 ) -> Result<(StatusCode, Json<CheckoutResponse>), ApiError> {
     let res = service::change_plan(&state, ctx.organization, body.plan).await?;
@@ -115,7 +116,7 @@ pub async fn checkout(
         (status = 503, body = ErrorBody, description = "Self-hosted billing")))]
 pub async fn portal(
     State(state): State<AppState>,
-    ctx: OrgCtx<Admin>,
+    Settled(ctx): Settled<Admin>,
 ) -> Result<(StatusCode, Json<PortalResponse>), ApiError> {
     let url = service::portal(&state, &ctx.organization).await?;
     Ok((StatusCode::CREATED, Json(PortalResponse { url })))
@@ -130,7 +131,7 @@ pub async fn portal(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn set_usage_limit(
     State(state): State<AppState>,
-    ctx: OrgCtx<Admin>,
+    Settled(ctx): Settled<Admin>,
     ApiJson(body): ApiJson<UsageLimitRequest>,
 ) -> Result<Json<BillingSummaryDto>, ApiError> {
     let limit = body.limit.into_update().flatten();
@@ -147,7 +148,7 @@ pub async fn set_usage_limit(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn rate_limit(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
 ) -> Result<Json<RateLimitDto>, ApiError> {
     Ok(Json(service::rate_limit(&state, &ctx.organization).await?))
 }

@@ -122,22 +122,46 @@ fn truncate(context: &mut Vec<Item>, input_tokens: u64, window: u64) {
     }
 }
 
+/// Waits before looking again for a stored response that is not there (yet).
+const RESPONSE_LOOKUP_RETRIES: [Duration; 2] =
+    [Duration::from_millis(5), Duration::from_millis(20)];
+
+/// The stored response `id` of one of `orgs`. A response is stored just after its client has it
+/// (on this instance the caller waits for that, see `billing::recordings`); one answered by
+/// another instance a moment ago is given a few milliseconds to land before it counts as
+/// missing.
+pub async fn find_response(
+    state: &AppState,
+    id: &str,
+    orgs: &[Uuid],
+) -> Result<Option<response::Model>, ApiError> {
+    let mut waits = RESPONSE_LOOKUP_RETRIES.iter();
+    loop {
+        let found = response::Entity::find_by_id(id)
+            .filter(response::Column::OrganizationId.is_in(orgs.iter().copied()))
+            .one(&state.db)
+            .await?;
+        match (found, waits.next()) {
+            (Some(r), _) => return Ok(Some(r)),
+            (None, Some(wait)) => tokio::time::sleep(*wait).await,
+            (None, None) => return Ok(None),
+        }
+    }
+}
+
 async fn load_previous(
     state: &AppState,
     org_id: Uuid,
     id: &str,
 ) -> Result<Vec<Item>, GatewayError> {
-    let stored = response::Entity::find_by_id(id)
-        .filter(response::Column::OrganizationId.eq(org_id))
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| {
-            OpenAiError::not_found(
-                format!("Previous response with id '{id}' not found."),
-                Some("previous_response_id"),
-                "previous_response_not_found",
-            )
-        })?;
+    state.recordings.settled(org_id).await;
+    let stored = find_response(state, id, &[org_id]).await?.ok_or_else(|| {
+        OpenAiError::not_found(
+            format!("Previous response with id '{id}' not found."),
+            Some("previous_response_id"),
+            "previous_response_not_found",
+        )
+    })?;
     let mut items: Vec<Item> = stored
         .conversation
         .as_array()
@@ -351,10 +375,20 @@ pub async fn open_upstream(state: &AppState, p: &Prepared) -> Result<ProviderStr
     }
 }
 
+/// Waits before each further attempt to record a response's usage when the database fails.
+const RECORD_RETRIES: [Duration; 4] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(20),
+];
+
 /// Meters the response (exactly once: the response id is the idempotency key) and, in the same
 /// transaction, stores it and the session turn. Should storing fail, the usage is still recorded
-/// on its own: a response may go unstored, never unmetered.
-async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) -> Result<(), ApiError> {
+/// on its own: a response may go unstored, never unmetered. Runs after the client has its answer
+/// (see `billing::recordings`), so a failing database is retried, and what could not be recorded
+/// at all is logged whole.
+async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) {
     let (usage, estimated) = match emitter.usage() {
         Some(u) => (u, false),
         None => {
@@ -402,6 +436,41 @@ async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) -> Result<(
             "estimated": estimated,
         })),
     };
+    let mut attempt = 0;
+    loop {
+        match record_once(state, p, emitter, &usage, &new_usage).await {
+            Ok(()) => return,
+            Err(e) if attempt < RECORD_RETRIES.len() => {
+                tracing::warn!(response = %p.meta.id, error = %e, "recording a response's usage failed; trying again");
+                tokio::time::sleep(RECORD_RETRIES[attempt]).await;
+                attempt += 1;
+            }
+            Err(e) => {
+                tracing::error!(
+                    response = %p.meta.id,
+                    organization = %p.org_id,
+                    model = %p.model.name,
+                    input_tokens = usage.input_tokens,
+                    cached_tokens = usage.cached_tokens,
+                    output_tokens = usage.output_tokens,
+                    cost_nanocents = new_usage.cost_nanos,
+                    error = %e,
+                    "the usage of a response could not be recorded"
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// One attempt at [`finalize`]'s writes.
+async fn record_once(
+    state: &AppState,
+    p: &Prepared,
+    emitter: &Emitter,
+    usage: &Usage,
+    new_usage: &NewUsage,
+) -> Result<(), ApiError> {
     // the common case in one round trip: no trial to cover it, no session turn to number
     if p.session.is_none() {
         let mut batch = thesis_db::Batch::new(state.db.get_database_backend());
@@ -421,14 +490,14 @@ async fn finalize(state: &AppState, p: &Prepared, emitter: &Emitter) -> Result<(
         let txn = thesis_db::begin_write(&state.db).await?;
         let (_, added) = ledger::record_in(&txn, Some(&p.admission), new_usage.clone()).await?;
         if added {
-            store(&txn, p, emitter, &usage).await?;
+            store(&txn, p, emitter, usage).await?;
         }
         txn.commit().await?;
         Ok::<_, ApiError>(())
     };
     if let Err(e) = together.await {
         tracing::error!(response = %p.meta.id, error = %e, "storing a response failed; recording its usage alone");
-        ledger::record(&state.db, Some(&p.admission), new_usage).await?;
+        ledger::record(&state.db, Some(&p.admission), new_usage.clone()).await?;
     }
     Ok(())
 }
@@ -543,16 +612,27 @@ pub async fn respond_whole(
         _ => None,
     };
     emitter.finish(finish);
-    finalize(state, &p, &emitter).await?;
-    if let Some(message) = failed {
+    let answer = match failed {
         // nothing was sent yet: the client gets an error, the partial usage is metered
-        return Err(
+        Some(message) => Err(
             OpenAiError::new(StatusCode::BAD_GATEWAY, "server_error", message)
                 .with_code("upstream_error")
                 .into(),
-        );
+        ),
+        None => Ok((StatusCode::OK, axum::Json(emitter.response_object(true))).into_response()),
+    };
+    if p.session.is_some() {
+        // a session's next turn must find this one, whichever instance serves it
+        finalize(state, &p, &emitter).await;
+        return answer;
     }
-    Ok((StatusCode::OK, axum::Json(emitter.response_object(true))).into_response())
+    let recording = state.recordings.start(p.org_id);
+    let state = state.clone();
+    state.background.clone().spawn(async move {
+        finalize(&state, &p, &emitter).await;
+        drop(recording);
+    });
+    answer
 }
 
 /// The answer as server-sent events, produced by a task that outlives the client.
@@ -603,11 +683,18 @@ pub fn respond_streaming(state: &AppState, p: Prepared, mut upstream: ProviderSt
         if client.is_none() {
             tracing::info!(response = %p.meta.id, "the client left mid-stream; the upstream was read to its end");
         }
-        if let Err(e) = finalize(&state, &p, &emitter).await {
-            tracing::error!(response = %p.meta.id, error = %e, "metering a streamed response failed");
-            send(&mut client, emitter.error("server_error", "the response could not be recorded")).await;
+        if p.session.is_some() {
+            // a session's next turn must find this one, whichever instance serves it
+            finalize(&state, &p, &emitter).await;
+            send(&mut client, closing).await;
+            return;
         }
+        // registered before the client can see the end, so that its next read waits for it
+        let recording = state.recordings.start(p.org_id);
         send(&mut client, closing).await;
+        drop(client); // the event stream ends here
+        finalize(&state, &p, &emitter).await;
+        drop(recording);
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))

@@ -141,9 +141,10 @@ async fn find_stored(
         .into_iter()
         .map(|m| m.organization_id)
         .collect();
-    response::Entity::find_by_id(id)
-        .filter(response::Column::OrganizationId.is_in(orgs))
-        .one(&state.db)
+    for org in &orgs {
+        state.recordings.settled(*org).await;
+    }
+    gateway::find_response(state, id, &orgs)
         .await?
         .ok_or_else(|| {
             OpenAiError::not_found(

@@ -9,7 +9,8 @@ use sea_orm::prelude::*;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use self::dto::{TrialDto, TrialStateDto};
-use crate::auth::{Admin, OrgCtx};
+use crate::auth::Admin;
+use crate::billing::recordings::Settled;
 use crate::billing::trials::{self, TrialStatus};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
@@ -61,7 +62,7 @@ pub async fn trial_state<C: ConnectionTrait>(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn claim_trial(
     State(state): State<AppState>,
-    ctx: OrgCtx<Admin>,
+    Settled(ctx): Settled<Admin>,
 ) -> Result<(StatusCode, Json<TrialDto>), ApiError> {
     let t = trials::claim_trial(&state.db, ctx.org_id()).await?;
     Ok((
@@ -76,7 +77,7 @@ pub async fn claim_trial(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_trial(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
 ) -> Result<Json<TrialStateDto>, ApiError> {
     Ok(Json(trial_state(&state.db, ctx.org_id()).await?))
 }

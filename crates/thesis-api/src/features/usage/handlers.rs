@@ -3,8 +3,8 @@ use axum::extract::State;
 
 use super::dto::*;
 use super::service;
-use crate::auth::OrgCtx;
 use crate::billing::period::current_period;
+use crate::billing::recordings::Settled;
 use crate::error::{ApiError, ErrorBody};
 use crate::pagination::{PageQuery, parse_count, parse_range};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ fn query<T: serde::de::DeserializeOwned>(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_usage_records(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
     q: Result<axum::extract::Query<UsageRecordQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<UsageRecordDto>>, ApiError> {
     let q = query(q)?;
@@ -59,7 +59,7 @@ pub async fn list_usage_records(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn usage_summary(
     State(state): State<AppState>,
-    ctx: OrgCtx,
+    Settled(ctx): Settled,
     q: Result<axum::extract::Query<UsageSummaryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<UsageSummaryDto>, ApiError> {
     let q = query(q)?;
