@@ -900,3 +900,302 @@ async fn cron_executions_are_listed_filtered_and_sorted() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A usage record written as if it had been created at `at` (for views over past days).
+async fn usage_at(app: &TestApp, org_id: &str, cost_cents: i64, at: &str) {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let at: chrono::DateTime<chrono::Utc> = at.parse().unwrap();
+    thesis_db::entities::usage_record::ActiveModel {
+        id: Set(thesis_db::new_id()),
+        organization_id: Set(uuid::Uuid::parse_str(org_id).unwrap()),
+        user_id: Set(None),
+        metric_type: Set(thesis_db::entities::MetricType::Tokens),
+        model: Set(Some("test-model".into())),
+        machine_id: Set(None),
+        quantity: Set(10.0),
+        unit: Set("tokens".into()),
+        input_tokens: Set(Some(6)),
+        output_tokens: Set(Some(4)),
+        cached_tokens: Set(Some(0)),
+        reasoning_tokens: Set(Some(0)),
+        cost_nanocents: Set(cost_cents * 1_000_000_000),
+        trial_id: Set(None),
+        trial_covered_nanocents: Set(0),
+        day: Set(at.format("%Y-%m-%d").to_string()),
+        idempotency_key: Set(None),
+        metadata: Set(None),
+        created_at: Set(at),
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+}
+
+/// `GET /admin/usage` folds days into ISO weeks and calendar months, per bucket and in total.
+#[tokio::test]
+async fn admin_usage_groups_by_day_week_and_month() {
+    let app = TestApp::spawn_with(&admin_env()).await;
+    let (_, a) = owner_and_org(&app).await;
+    let root = app.signup("root@example.com").await;
+    let other = app.signup("other@example.com").await;
+    let b = app.create_org(&other.token, "Other").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    usage_at(&app, &a, 1, "2026-01-30T23:59:59Z").await; // Friday of ISO week 5
+    usage_at(&app, &a, 2, "2026-02-01T00:00:00Z").await; // Sunday of ISO week 5
+    usage_at(&app, &b, 4, "2026-02-02T12:00:00Z").await; // Monday of ISO week 6
+    usage_at(&app, &a, 8, "2026-03-15T08:00:00Z").await; // ISO week 11
+    usage_at(&app, &a, 16, "2025-12-31T23:59:59Z").await; // before the range
+
+    // (period, cost in cents, records, organizations) per bucket
+    type Buckets = &'static [(&'static str, f64, i64, i64)];
+    let expected: [(&str, Buckets); 3] = [
+        (
+            "day",
+            &[
+                ("2026-01-30", 1.0, 1, 1),
+                ("2026-02-01", 2.0, 1, 1),
+                ("2026-02-02", 4.0, 1, 1),
+                ("2026-03-15", 8.0, 1, 1),
+            ],
+        ),
+        (
+            "week",
+            &[
+                ("2026-W05", 3.0, 2, 1),
+                ("2026-W06", 4.0, 1, 1),
+                ("2026-W11", 8.0, 1, 1),
+            ],
+        ),
+        (
+            "month",
+            &[
+                ("2026-01", 1.0, 1, 1),
+                ("2026-02", 6.0, 2, 2),
+                ("2026-03", 8.0, 1, 1),
+            ],
+        ),
+    ];
+    for (group, buckets) in expected {
+        let (status, body) = app
+            .get(
+                &format!("/v1/admin/usage?groupBy={group}&startDate=2026-01-01&endDate=2026-03-31"),
+                Some(&root.token),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let data = body["data"].as_array().unwrap();
+        assert_eq!(data.len(), buckets.len(), "{group}: {body}");
+        for (row, (period, cost, records, orgs)) in data.iter().zip(buckets) {
+            assert_eq!(row["period"], *period, "{group}: {row}");
+            assert_eq!(row["costCents"], *cost, "{group}: {row}");
+            assert_eq!(row["records"], *records, "{group}: {row}");
+            assert_eq!(row["organizations"], *orgs, "{group}: {row}");
+        }
+        assert_eq!(body["totals"]["costCents"], 15.0, "{group}");
+        assert_eq!(body["totals"]["records"], 4);
+        assert_eq!(body["totals"]["organizations"], 2);
+    }
+    // an unknown organization's usage is 404
+    let (status, body) = app
+        .get(
+            &format!("/v1/admin/organizations/{}/usage", uuid::Uuid::now_v7()),
+            Some(&root.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+/// The compute and storage histories list only their metric, of their organization only.
+#[tokio::test]
+async fn compute_and_storage_histories_list_their_metric_only() {
+    use thesis_api::billing::ledger;
+    use thesis_db::entities::MetricType;
+    let app = TestApp::spawn().await;
+    let (owner, org_id) = owner_and_org(&app).await;
+    let org = uuid::Uuid::parse_str(&org_id).unwrap();
+    let machine = uuid::Uuid::now_v7();
+    let metered = |org: uuid::Uuid, metric: MetricType, cost_nanos: i64| {
+        let mut u = usage(org, cost_nanos);
+        u.metric_type = metric;
+        u.model = None;
+        (
+            u.input_tokens,
+            u.output_tokens,
+            u.cached_tokens,
+            u.reasoning_tokens,
+        ) = (None, None, None, None);
+        match metric {
+            MetricType::Compute => {
+                u.machine_id = Some(machine);
+                u.quantity = 0.5;
+                u.unit = "hours".into();
+            }
+            _ => {
+                u.quantity = 2.0e9;
+                u.unit = "byte-days".into();
+            }
+        }
+        u
+    };
+    for cost in [30_000_000_000i64, 12_500_000_000] {
+        ledger::record(&app.state.db, None, metered(org, MetricType::Compute, cost))
+            .await
+            .unwrap();
+    }
+    ledger::record(
+        &app.state.db,
+        None,
+        metered(org, MetricType::Storage, 1_000_000),
+    )
+    .await
+    .unwrap();
+    app.use_cents(&org_id, 0.25).await.unwrap();
+    let other = app.signup("other@example.com").await;
+    let other_org = app.create_org(&other.token, "Other").await;
+    let other_id = uuid::Uuid::parse_str(other_org["id"].as_str().unwrap()).unwrap();
+    ledger::record(
+        &app.state.db,
+        None,
+        metered(other_id, MetricType::Compute, 1),
+    )
+    .await
+    .unwrap();
+
+    let (status, page) = app
+        .get(
+            "/v1/organization/billing/compute-usage-history",
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 2, "{page}");
+    let rows = page["data"].as_array().unwrap();
+    assert_eq!(rows[0]["costCents"], 12.5, "newest first");
+    assert_eq!(rows[1]["costCents"], 30.0);
+    for r in rows {
+        assert_eq!(r["metricType"], "compute");
+        assert_eq!(r["organizationId"], org_id.as_str());
+        assert_eq!(r["machineId"], machine.to_string());
+        assert_eq!(r["unit"], "hours");
+        assert!(r["model"].is_null() && r["inputTokens"].is_null(), "{r}");
+    }
+    let (_, page) = app
+        .get(
+            "/v1/organization/billing/storage-usage-history",
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["data"][0]["metricType"], "storage");
+    assert_eq!(page["data"][0]["costCents"], 0.001);
+    let (_, page) = app
+        .get("/v1/organization/billing/usage-history", Some(&owner.token))
+        .await;
+    assert_eq!(page["total"], 4, "every metric of the organization");
+
+    // paging and dates apply, and bad ones are refused, on both routes
+    for route in ["compute-usage-history", "storage-usage-history"] {
+        let base = format!("/v1/organization/billing/{route}");
+        let (_, page) = app
+            .get(
+                &format!("{base}?startDate=2000-01-01&endDate=2000-01-02"),
+                Some(&owner.token),
+            )
+            .await;
+        assert_eq!(page["total"], 0);
+        for (query, field) in [
+            ("limit=0", "limit"),
+            ("limit=101", "limit"),
+            ("offset=-1", "offset"),
+            ("startDate=soon", "startDate"),
+            ("endDate=2026-13-45", "endDate"),
+        ] {
+            let (status, body) = app
+                .get(&format!("{base}?{query}"), Some(&owner.token))
+                .await;
+            assert_validation(status, &body, field);
+        }
+    }
+    let (_, page) = app
+        .get(
+            "/v1/organization/billing/compute-usage-history?limit=1&offset=1",
+            Some(&owner.token),
+        )
+        .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["data"][0]["costCents"], 30.0);
+}
+
+/// Every organization-scoped billing, usage and trial route answers 403 for an organization
+/// the caller does not belong to, and changes nothing there.
+#[tokio::test]
+async fn billing_routes_refuse_another_organizations_id() {
+    let app = TestApp::spawn().await;
+    let (owner, _) = owner_and_org(&app).await;
+    let other = app.signup("other@example.com").await;
+    let theirs = app.create_org(&other.token, "Other").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header = [("x-organization-id", theirs.as_str())];
+    let calls: [(reqwest::Method, &str, Option<serde_json::Value>); 13] = [
+        (reqwest::Method::GET, "/v1/organization/billing", None),
+        (
+            reqwest::Method::GET,
+            "/v1/organization/billing/usage-history",
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/organization/billing/compute-usage-history",
+            None,
+        ),
+        (
+            reqwest::Method::GET,
+            "/v1/organization/billing/storage-usage-history",
+            None,
+        ),
+        (reqwest::Method::GET, "/v1/organization/rate-limit", None),
+        (reqwest::Method::GET, "/v1/organization/trial", None),
+        (reqwest::Method::GET, "/v1/usage-record", None),
+        (reqwest::Method::GET, "/v1/usage-record/summary", None),
+        (
+            reqwest::Method::PUT,
+            "/v1/organization/billing/usage-limit",
+            Some(json!({"limit": 5})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/organization/billing/checkout",
+            Some(json!({"plan": "payAsYouGo"})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/organization/billing/portal",
+            Some(json!({})),
+        ),
+        (
+            reqwest::Method::POST,
+            "/v1/organization/claim-trial",
+            Some(json!({})),
+        ),
+        (
+            reqwest::Method::PUT,
+            "/v1/organization",
+            Some(json!({"usageLimitCents": 5})),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let (status, _, answer) = app
+            .call_full(method.clone(), path, Some(&owner.token), body, &header)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+    }
+    let (_, b) = app
+        .get("/v1/organization/billing", Some(&other.token))
+        .await;
+    assert_eq!(b["plan"], "free", "{b}");
+    assert!(b["limitCents"].is_null(), "{b}");
+}

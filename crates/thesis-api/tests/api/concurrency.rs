@@ -29,6 +29,14 @@ async fn simultaneous_signups_with_one_email_make_one_user() {
         );
         let conflict = if sa == StatusCode::CONFLICT { ba } else { bb };
         assert_error(&conflict, StatusCode::CONFLICT);
+        // and the database holds one account for the address, whichever spelling won
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let users = thesis_db::entities::user::Entity::find()
+            .filter(thesis_db::entities::user::Column::EmailNormalized.eq(email.as_str()))
+            .count(&app.state.db)
+            .await
+            .unwrap();
+        assert_eq!(users, 1, "round {round}");
     }
 }
 

@@ -55,6 +55,12 @@ async fn two_instances_run_every_slot_exactly_once() {
         instances.len()
     );
     assert!(per_slot.len() as u64 >= seconds - 2);
+    // both schedulers competed for the slots (with one of them idle, "once" would prove nothing)
+    assert_eq!(
+        instances.len(),
+        2,
+        "one instance ran every slot: {instances:?}"
+    );
     a.stop().await;
 }
 

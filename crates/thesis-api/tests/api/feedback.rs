@@ -51,6 +51,28 @@ async fn anonymous_feedback_with_screenshot_is_kept() {
     );
     assert_eq!(body["screenshotContentType"], "image/png");
     assert_eq!(body["screenshotBytes"], 2048);
+
+    // what is kept: the decoded image beside the metadata, which no longer holds the data URL
+    use sea_orm::EntityTrait;
+    let id = uuid::Uuid::parse_str(body["id"].as_str().unwrap()).unwrap();
+    let row = thesis_db::entities::feedback::Entity::find_by_id(id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .expect("the feedback row exists");
+    let image = row.screenshot.expect("the screenshot is kept");
+    assert_eq!(image.len(), 2048);
+    assert_eq!(
+        &image[..8],
+        &[0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a]
+    );
+    assert!(image[8..].iter().all(|b| *b == 0), "kept byte for byte");
+    assert_eq!(row.screenshot_content_type.as_deref(), Some("image/png"));
+    let metadata = row.metadata.unwrap();
+    assert_eq!(metadata["platform"], "darwin");
+    assert_eq!(metadata["screenshotTimestamp"], "2026-01-15T10:30:00Z");
+    assert!(metadata.get("screenshot").is_none());
+    assert_eq!(row.message, "The app crashes when I open settings.");
 }
 
 #[tokio::test]

@@ -170,6 +170,8 @@ async fn openapi_lists_every_reference_route_and_the_extensions() {
         ("post", "/v1/api-key"),
         ("get", "/v1/api-key"),
         ("delete", "/v1/api-key/{id}"),
+        ("get", "/v1/responses/{id}"),
+        ("delete", "/v1/responses/{id}"),
         ("get", "/healthz"),
         ("get", "/readyz"),
         ("get", "/metrics"),
