@@ -9,7 +9,11 @@ rows = [json.loads(line) for line in open(path) if line.strip()]
 
 fixed = defaultdict(dict)  # (mode, rate) -> target -> row
 best = defaultdict(int)  # (mode, target) -> highest sustained rate
+hold = [r for r in rows if r["phase"] == "hold"]
+metering = [r for r in rows if r["phase"] == "hold-metering"]
 for r in rows:
+    if r["phase"] in ("hold", "hold-metering"):
+        continue
     if r["phase"] == "fixed":
         fixed[(r["mode"], int(r["rate"]))][r["target"]] = r
     ok = r["errors"] == 0 and r["ok"] == r["requests"] and r["p99_ms"] < slo
@@ -46,3 +50,15 @@ for mode in ("plain", "stream"):
     d, t, l = (best[(mode, x)] for x in ("direct", "thesis", "litellm"))
     ratio = f"{t / l:.1f}×" if l else "n/a"
     print(f"| {mode} | {d} | {t} | {l} | {ratio} |")
+
+if hold:
+    print("\n## Concurrent open streams through the gateway\n")
+    print("| round | streams | completed | errors | slowest (s) | RSS before (MB) | peak RSS (MB) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for r in hold:
+        print(
+            f"| {r['round']} | {r['hold']} | {r['ok']} | {r['errors']} | {r['max_ms'] / 1000:.1f} "
+            f"| {r['rss_before_kb'] / 1024:.0f} | {r['rss_peak_kb'] / 1024:.0f} |"
+        )
+    for m in metering:
+        print(f"\nUsage records of those streams: {m['records']} (expected {m['expected']}).")

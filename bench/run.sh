@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 FIXED_RATES=${BENCH_RATES:-"50 100 200"}
-LADDER=${BENCH_LADDER:-"50 100 200 400 800 1600 3200 6400 12800"}
+LADDER=${BENCH_LADDER:-"50 75 100 150 200 300 400 600 800 1000 1200 1600 2000 2400 3200 4800 6400 9600 12800"}
+HOLD=${BENCH_HOLD:-1000}
 SLO_MS=${BENCH_SLO_MS:-100}
 LITELLM_WORKERS=${BENCH_LITELLM_WORKERS:-2}
 P_MOCK=18089 P_GW=18080 P_LL=18090
@@ -51,6 +52,14 @@ provider = "openai"
 base_url = "http://127.0.0.1:$P_MOCK/v1"
 api_key_env = "BENCH_UPSTREAM_KEY"
 upstream_model = "mock"
+input_cents_per_mtok = 25
+output_cents_per_mtok = 200
+[[models]]
+name = "bench-slow"
+provider = "openai"
+base_url = "http://127.0.0.1:$P_MOCK/v1"
+api_key_env = "BENCH_UPSTREAM_KEY"
+upstream_model = "mock?tokens=100&delay_ms=50"
 input_cents_per_mtok = 25
 output_cents_per_mtok = 200
 TOML
@@ -119,5 +128,21 @@ for mode in plain stream; do
   done
 done
 GW_RSS=$(awk '/VmHWM/ {print $2}' /proc/$GW_PID/status)
-log "gateway peak RSS over the run: ${GW_RSS} kB"
+log "gateway peak RSS over the latency runs: ${GW_RSS} kB"
+
+# Concurrent open streams: HOLD streams of ~5 s each (100 tokens, 50 ms apart) at once, twice;
+# the gateway's peak RSS is reset before each round (clear_refs), so each round reports its own.
+rss() { awk "/$1/ {print \$2}" /proc/$GW_PID/status; }
+for round in 1 2; do
+  idle=$(rss VmRSS)
+  echo 5 >/proc/$GW_PID/clear_refs
+  line=$("$BIN/thesis-loadgen" "http://127.0.0.1:$P_GW/v1/responses" "$GW_KEY" --hold "$HOLD" --stream --model bench-slow)
+  peak=$(rss VmHWM)
+  echo "$line" | jq -c --argjson idle "$idle" --argjson peak "$peak" --argjson round "$round" \
+    '. + {target:"thesis", mode:"stream", phase:"hold", round:$round, rss_before_kb:$idle, rss_peak_kb:$peak}' | tee -a "$RESULTS" >&2
+done
+recorded=$(curl -fsS "http://127.0.0.1:$P_GW/v1/usage-record/summary" -H "authorization: Bearer $GW_KEY" \
+  | jq '[.byModel[] | select(.model == "bench-slow") | .records] | add // 0')
+jq -nc --argjson n "$recorded" --argjson want $((2 * HOLD)) '{phase:"hold-metering", records:$n, expected:$want}' | tee -a "$RESULTS" >&2
+
 python3 bench/report.py "$RESULTS" "$SLO_MS" | tee "$OUT/summary.md"

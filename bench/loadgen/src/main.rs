@@ -1,4 +1,8 @@
 //! `thesis-loadgen URL TOKEN RATE SECONDS [--stream] [--model M]`
+//! `thesis-loadgen URL TOKEN --hold N [--stream] [--model M]`
+//!
+//! `--hold N` opens N requests at once and reads every one to its end (concurrent open
+//! streams); it prints how many succeeded and how long the slowest took.
 //!
 //! Sends `POST URL` (a Responses API body) at a fixed rate for SECONDS — open loop: every
 //! request is sent on its own schedule whatever the earlier ones are doing, so a slow server
@@ -55,6 +59,16 @@ async fn one(client: &reqwest::Client, url: &str, token: &str, body: String) -> 
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--hold") {
+        let n: usize = args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                eprintln!("--hold needs a number of requests");
+                std::process::exit(2);
+            });
+        return hold(&args, n).await;
+    }
     if args.len() < 5 {
         eprintln!("usage: thesis-loadgen URL TOKEN RATE SECONDS [--stream] [--model M]");
         std::process::exit(2);
@@ -131,6 +145,68 @@ async fn main() {
         "max_ms": l.last().copied(),
         "send_late_p99_ms": percentile(&late, 99.0),
         "first_error": first_error.lock().expect("not poisoned").clone(),
+    });
+    println!("{out}");
+}
+
+/// `--hold N`: N requests at once, each read to its end.
+async fn hold(args: &[String], n: usize) {
+    let (url, token) = (args[1].clone(), args[2].clone());
+    let stream = args.iter().any(|a| a == "--stream");
+    let model = args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "bench".into());
+    let body =
+        serde_json::json!({"model": model, "input": "Hold this stream open.", "stream": stream})
+            .to_string();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(n)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("the HTTP client builds");
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (client, url, token, body) =
+                (client.clone(), url.clone(), token.clone(), body.clone());
+            tokio::spawn(async move {
+                let sent = Instant::now();
+                one(&client, &url, &token, body)
+                    .await
+                    .map(|()| sent.elapsed().as_secs_f64() * 1000.0)
+            })
+        })
+        .collect();
+    let mut latencies = vec![];
+    let mut errors = 0u64;
+    let mut first_error = None;
+    for t in tasks {
+        match t.await {
+            Ok(Ok(ms)) => latencies.push(ms),
+            Ok(Err(e)) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    let l = sorted(latencies);
+    let out = serde_json::json!({
+        "hold": n,
+        "stream": stream,
+        "ok": l.len(),
+        "errors": errors,
+        "seconds": start.elapsed().as_secs_f64(),
+        "p50_ms": percentile(&l, 50.0),
+        "max_ms": l.last().copied(),
+        "first_error": first_error,
     });
     println!("{out}");
 }
