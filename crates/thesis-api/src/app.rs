@@ -81,6 +81,7 @@ impl App {
             public_url: public_url.into(),
             mailer: Arc::new(mailer),
             stripe,
+            auth_cache: Default::default(),
             recordings: Default::default(),
             background: TaskTracker::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
@@ -102,6 +103,7 @@ impl App {
             tracing::info!("the cron scheduler is off (THESIS_CRON=off)");
         }
         spawn_checkpointer(&self.state);
+        spawn_auth_generation_poller(&self.state).await;
         tracing::info!("listening on http://{addr}");
         // Without TCP_NODELAY, each small write after the first (SSE events, a body after its
         // headers) waits for the client's delayed ACK: about 40 ms per streamed response.
@@ -158,6 +160,57 @@ fn spawn_checkpointer(state: &AppState) {
     });
 }
 
+/// Reads the auth generation now and then every `auth::cache::POLL_INTERVAL`, so that the
+/// authentication cache follows changes made through any instance.
+async fn spawn_auth_generation_poller(state: &AppState) {
+    if let Err(e) = state.auth_cache.refresh(&state.db).await {
+        tracing::warn!(error = %e, "reading the auth generation failed; authentication is not cached until it succeeds");
+    }
+    let state = state.clone();
+    state.background.clone().spawn(async move {
+        let mut tick = tokio::time::interval(crate::auth::cache::POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut failing = false;
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            match state.auth_cache.refresh(&state.db).await {
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("reading the auth generation works again");
+                }
+                Ok(_) => {}
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(error = %e, "reading the auth generation failed; authentication is not cached until it succeeds");
+                }
+                Err(_) => {}
+            }
+        }
+    });
+}
+
+/// After a request that may have changed who can do what (any write but a response of the
+/// gateway, whatever its status), reads the auth generation before answering: on this instance, nothing
+/// cached from before the change is served afterwards.
+async fn refresh_auth_after_changes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    let changes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && req.uri().path() != "/v1/responses";
+    let response = next.run(req).await;
+    if changes && let Err(e) = state.auth_cache.refresh(&state.db).await {
+        tracing::warn!(error = %e, "reading the auth generation after a change failed; dropping the authentication cache");
+        state.auth_cache.clear();
+    }
+    response
+}
+
 fn build_router(state: AppState) -> Router {
     let (router, openapi) = api_router().split_for_parts();
     let spec_json: Arc<str> = openapi
@@ -178,6 +231,10 @@ fn build_router(state: AppState) -> Router {
         .fallback(features::stubs::not_found)
         .method_not_allowed_fallback(features::stubs::method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refresh_auth_after_changes,
+        ))
         .layer(axum::middleware::from_fn(telemetry::track_metrics))
         .layer(CatchPanicLayer::custom(telemetry::panic_response))
         .layer(axum::middleware::from_fn(telemetry::finish_errors))

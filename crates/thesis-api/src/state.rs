@@ -24,6 +24,8 @@ pub struct AppState {
     pub models: Arc<crate::llm::Models>,
     /// The Stripe client; `None` in self-hosted billing mode.
     pub stripe: Option<Arc<StripeClient>>,
+    /// What tokens were found to be, for the requests that follow (`auth::cache`).
+    pub auth_cache: Arc<crate::auth::cache::AuthCache>,
     /// Usage recordings in flight on this instance, which usage reads wait for.
     pub recordings: Arc<crate::billing::recordings::Recordings>,
     /// Background work (mail delivery, ...) that shutdown waits for.

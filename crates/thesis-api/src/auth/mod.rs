@@ -4,6 +4,7 @@
 //! organization (CONTRACT section 3) and requires at least role `R` in it. `PlatformAdmin`
 //! requires a platform administrator. Every tenant-scoped feature builds on these.
 
+pub mod cache;
 pub mod password;
 pub mod tokens;
 
@@ -111,6 +112,7 @@ fn requested_org(headers: &HeaderMap) -> Result<Option<Uuid>, ApiError> {
 }
 
 /// The row a token names, of either kind.
+#[derive(Clone)]
 enum TokenRow {
     Session(auth_session::Model),
     ApiKey(api_key::Model),
@@ -118,7 +120,8 @@ enum TokenRow {
 
 /// One lookup of a token: its row and user, and, when asked for, the membership (with its
 /// organization) the caller acts in.
-struct Lookup {
+#[derive(Clone)]
+pub struct Lookup {
     token: TokenRow,
     user: user::Model,
     membership: Option<(membership::Model, organization::Model)>,
@@ -275,12 +278,31 @@ async fn lookup(
     }))
 }
 
+/// [`lookup`] through the cache of this instance (see [`cache`]).
+async fn cached_lookup(
+    state: &AppState,
+    token: &str,
+    org: Option<Option<Uuid>>,
+) -> Result<Option<Lookup>, ApiError> {
+    let key = (tokens::sha256_hex(token), org);
+    if let Some(hit) = state.auth_cache.get(&key) {
+        return Ok(Some(hit));
+    }
+    let generation = state.auth_cache.trusted_generation();
+    let found = lookup(state, token, org).await?;
+    if let (Some(generation), Some(found)) = (generation, &found) {
+        state.auth_cache.put(key, generation, found.clone());
+    }
+    Ok(found)
+}
+
 /// How often `last_used_at` is written for a token in use.
 const LAST_USED_GRANULARITY: i64 = 60;
 
 /// Checks a looked-up token (any unknown, expired or revoked token is 401) and notes its use.
 async fn check_token(
     state: &AppState,
+    bearer: &str,
     found: Option<Lookup>,
 ) -> Result<
     (
@@ -300,7 +322,12 @@ async fn check_token(
     };
     let now = thesis_db::now();
     let stale = |last: Option<DateTime<Utc>>| {
-        last.is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY)
+        let stale = last.is_none_or(|t| (now - t).num_seconds() >= LAST_USED_GRANULARITY);
+        if stale {
+            // what the cache holds for this token says "last used" too long ago: read it anew
+            state.auth_cache.forget_token(&tokens::sha256_hex(bearer));
+        }
+        stale
     };
     let credential = match token {
         TokenRow::Session(session) => {
@@ -347,8 +374,8 @@ pub async fn authenticate(
     state: &AppState,
     token: &str,
 ) -> Result<(user::Model, Credential), ApiError> {
-    let found = lookup(state, token, None).await?;
-    let (user, credential, _) = check_token(state, found).await?;
+    let found = cached_lookup(state, token, None).await?;
+    let (user, credential, _) = check_token(state, token, found).await?;
     Ok((user, credential))
 }
 
@@ -576,8 +603,8 @@ impl<R: MinRole> OrgCtx<R> {
             }
         };
         let explicit = requested.or(body_org);
-        let found = lookup(state, token, Some(explicit)).await?;
-        let (user, credential, membership) = check_token(state, found).await?;
+        let found = cached_lookup(state, token, Some(explicit)).await?;
+        let (user, credential, membership) = check_token(state, token, found).await?;
         let caller = Caller {
             is_platform_admin: state.is_platform_admin(&user),
             requested_org: requested,

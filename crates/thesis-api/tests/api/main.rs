@@ -5,6 +5,7 @@
 mod support;
 
 mod auth;
+mod auth_cache;
 mod batch;
 mod billing;
 mod cli;

@@ -6,6 +6,7 @@ mod m0001_platform_core;
 mod m0002_billing;
 mod m0003_responses;
 mod m0004_usage_totals;
+mod m0005_auth_generation;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_billing::Migration),
             Box::new(m0003_responses::Migration),
             Box::new(m0004_usage_totals::Migration),
+            Box::new(m0005_auth_generation::Migration),
         ]
     }
 }
