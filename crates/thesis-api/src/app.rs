@@ -82,6 +82,7 @@ impl App {
             mailer: Arc::new(mailer),
             stripe,
             auth_cache: Default::default(),
+            leases: Default::default(),
             recordings: Default::default(),
             background: TaskTracker::new(),
             shutdown: tokio_util::sync::CancellationToken::new(),
@@ -104,6 +105,7 @@ impl App {
         }
         spawn_checkpointer(&self.state);
         spawn_auth_generation_poller(&self.state).await;
+        crate::billing::leases::spawn_keeper(&self.state);
         tracing::info!("listening on http://{addr}");
         // Without TCP_NODELAY, each small write after the first (SSE events, a body after its
         // headers) waits for the client's delayed ACK: about 40 ms per streamed response.

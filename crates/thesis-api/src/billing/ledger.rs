@@ -39,6 +39,46 @@ pub struct Admission {
     pub amount_nanos: i64,
     /// Whether a trial was active at admission: recording then looks for it to cover the usage.
     pub trial: bool,
+    /// Admitted from a lease (`billing::leases`): `id` is the lease's row, which the request
+    /// holds `amount_nanos` of; recording takes that off the row instead of deleting it.
+    pub leased: bool,
+}
+
+impl Admission {
+    /// A lease's row loses what this request held of it.
+    fn lease_update(&self) -> sea_orm::sea_query::UpdateStatement {
+        use sea_orm::sea_query::{ExprTrait as _, Query};
+        use usage_reservation::Column as R;
+        Query::update()
+            .table(usage_reservation::Entity)
+            .value(
+                R::AmountNanocents,
+                Expr::col(R::AmountNanocents).sub(self.amount_nanos),
+            )
+            .and_where(Expr::col(R::Id).eq(self.id))
+            .to_owned()
+    }
+
+    /// Gives the reservation back, on `conn`.
+    async fn release_in<C: ConnectionTrait>(&self, conn: &C) -> Result<(), DbErr> {
+        if self.leased {
+            conn.execute(&self.lease_update()).await?;
+        } else {
+            usage_reservation::Entity::delete_by_id(self.id)
+                .exec(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Adds giving the reservation back to `batch`.
+    fn release_into(&self, batch: &mut Batch) {
+        if self.leased {
+            batch.push(&self.lease_update());
+        } else {
+            batch.push(&usage_reservation::Entity::delete_by_id(self.id).into_query());
+        }
+    }
 }
 
 /// Usage to record.
@@ -346,6 +386,16 @@ pub enum Window {
     },
 }
 
+impl Window {
+    /// The limit of the window; `None` when there is none (payAsYouGo without a usage limit).
+    pub fn limit_nanos(&self) -> Option<i64> {
+        match self {
+            Window::Daily { limit_nanos, .. } => Some(*limit_nanos),
+            Window::Period { limit_nanos, .. } => *limit_nanos,
+        }
+    }
+}
+
 impl Standing {
     /// Cost the active trial can still cover.
     pub fn trial_remaining(&self) -> i64 {
@@ -438,6 +488,16 @@ fn window_of(
     }
 }
 
+/// The limit that counts for `org` at `now` (the free plan's daily limit, or its usage limit),
+/// `None` without one.
+pub fn limit_of(
+    org: &organization::Model,
+    daily_limit_cents: i64,
+    now: DateTime<Utc>,
+) -> Option<i64> {
+    window_of(org, daily_limit_cents, now).0.limit_nanos()
+}
+
 /// Computes the standing of `org` at `now`.
 pub async fn standing<C: ConnectionTrait>(
     conn: &C,
@@ -465,31 +525,47 @@ pub async fn standing<C: ConnectionTrait>(
 /// `INSERT` of the admission's reservation that inserts nothing unless the organization may start
 /// one more request: [`Standing::check`] as SQL, over usage and reservations as the statement
 /// sees them. It returns whether a trial is active.
+///
+/// With `whole`, the reservation must fit entirely (a lease: `reserved + amount` within the
+/// trial's or the window's room); without, there must be room left at all (one request, which
+/// may end up to its own cost past the limit).
 fn reserve_if_admissible(
     org: &organization::Model,
     daily_limit_cents: i64,
     now: DateTime<Utc>,
-    admission: &Admission,
+    id: Uuid,
+    amount: i64,
+    whole: bool,
 ) -> sea_orm::sea_query::InsertStatement {
     use sea_orm::sea_query::{ExprTrait as _, Query};
     use usage_reservation::Column as R;
     let mut select = Query::select();
     select.exprs([
-        Expr::val(admission.id),
-        Expr::val(admission.organization_id),
-        Expr::val(admission.amount_nanos),
+        Expr::val(id),
+        Expr::val(org.id),
+        Expr::val(amount),
         Expr::val(now),
         Expr::val(now + Duration::minutes(RESERVATION_TTL_MINUTES)),
     ]);
     let (window, span) = window_of(org, daily_limit_cents, now);
-    let limit = match window {
-        Window::Daily { limit_nanos, .. } => Some(limit_nanos),
-        Window::Period { limit_nanos, .. } => limit_nanos,
-    };
-    if let Some(limit) = limit {
+    if let Some(limit) = window.limit_nanos() {
         let reserved = reserved_expr(org.id, now);
-        let trial_room = reserved.clone().lt(trial_remaining_expr(org.id, now));
-        let window_room = used_expr(org.id, span).add(reserved).lt(limit);
+        let held = if whole {
+            reserved.add(amount)
+        } else {
+            reserved
+        };
+        let (trial_room, window_room) = if whole {
+            (
+                held.clone().lte(trial_remaining_expr(org.id, now)),
+                used_expr(org.id, span).add(held).lte(limit),
+            )
+        } else {
+            (
+                held.clone().lt(trial_remaining_expr(org.id, now)),
+                used_expr(org.id, span).add(held).lt(limit),
+            )
+        };
         select.and_where(trial_room.or(window_room));
     }
     let mut insert = Query::insert();
@@ -532,28 +608,17 @@ pub async fn admit(
     // a refusal is explained from a second read; should that read find room after all (usage
     // was released in between), the admission is tried again
     for _ in 0..3 {
-        let now = thesis_db::now();
-        let mut admission = Admission {
-            id: thesis_db::new_id(),
-            organization_id: org.id,
-            amount_nanos: estimate_nanos.max(0),
-            trial: false,
-        };
-        let (row, org) = if db.get_database_backend() == DbBackend::Sqlite {
-            let insert = reserve_if_admissible(org, daily_limit_cents, now, &admission);
-            let _turn = thesis_db::write_turn(db).await;
-            (db.query_one(&insert).await?, org.clone())
-        } else {
-            let txn = thesis_db::begin_write(db).await?;
-            let org = lock_organization(&txn, org.id).await?;
-            let insert = reserve_if_admissible(&org, daily_limit_cents, now, &admission);
-            let row = txn.query_one(&insert).await?;
-            txn.commit().await?;
-            (row, org)
-        };
-        if let Some(row) = row {
-            admission.trial = row.try_get_by_index(0)?;
-            return Ok(admission);
+        let id = thesis_db::new_id();
+        let amount = estimate_nanos.max(0);
+        let (trial, org) = reserve(db, daily_limit_cents, org, id, amount, false).await?;
+        if let Some(trial) = trial {
+            return Ok(Admission {
+                id,
+                organization_id: org.id,
+                amount_nanos: amount,
+                trial,
+                leased: false,
+            });
         }
         standing(db, &org, daily_limit_cents, thesis_db::now())
             .await?
@@ -562,6 +627,90 @@ pub async fn admit(
     Err(ApiError::Internal(
         "admission kept refusing a request its standing allows".into(),
     ))
+}
+
+/// Runs [`reserve_if_admissible`]: `Some(trial active)` when the reservation was made, with the
+/// organization as it was checked (on PostgreSQL re-read under its row lock).
+async fn reserve(
+    db: &DatabaseConnection,
+    daily_limit_cents: i64,
+    org: &organization::Model,
+    id: Uuid,
+    amount: i64,
+    whole: bool,
+) -> Result<(Option<bool>, organization::Model), ApiError> {
+    let now = thesis_db::now();
+    let (row, org) = if db.get_database_backend() == DbBackend::Sqlite {
+        let insert = reserve_if_admissible(org, daily_limit_cents, now, id, amount, whole);
+        let _turn = thesis_db::write_turn(db).await;
+        (db.query_one(&insert).await?, org.clone())
+    } else {
+        let txn = thesis_db::begin_write(db).await?;
+        let org = lock_organization(&txn, org.id).await?;
+        let insert = reserve_if_admissible(&org, daily_limit_cents, now, id, amount, whole);
+        let row = txn.query_one(&insert).await?;
+        txn.commit().await?;
+        (row, org)
+    };
+    let trial = match row {
+        Some(row) => Some(row.try_get_by_index::<bool>(0)?),
+        None => None,
+    };
+    Ok((trial, org))
+}
+
+/// Takes a lease of `amount` for `org` (see `billing::leases`): a reservation that fits entirely
+/// within the room left. `Some((row id, trial active))`, or `None` when it does not fit.
+pub async fn grant_lease(
+    db: &DatabaseConnection,
+    daily_limit_cents: i64,
+    org: &organization::Model,
+    amount: i64,
+) -> Result<Option<(Uuid, bool)>, ApiError> {
+    let id = thesis_db::new_id();
+    let (trial, _) = reserve(db, daily_limit_cents, org, id, amount.max(0), true).await?;
+    Ok(trial.map(|t| (id, t)))
+}
+
+/// Deletes the rows among `ids` (leases given back) that hold nothing any more; returns the
+/// others, whose requests are still in flight.
+pub async fn delete_drained_leases(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, ApiError> {
+    use usage_reservation::Column as R;
+    {
+        let _turn = thesis_db::write_turn(db).await;
+        usage_reservation::Entity::delete_many()
+            .filter(R::Id.is_in(ids.iter().copied()))
+            .filter(R::AmountNanocents.lte(0))
+            .exec(db)
+            .await?;
+    }
+    Ok(usage_reservation::Entity::find()
+        .filter(R::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| r.id)
+        .collect())
+}
+
+/// Gives `amount` of a lease back (its unused part, when the lease is closed).
+pub async fn shrink_lease(db: &DatabaseConnection, id: Uuid, amount: i64) -> Result<(), ApiError> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    let lease = Admission {
+        id,
+        organization_id: Uuid::nil(),
+        amount_nanos: amount,
+        trial: false,
+        leased: true,
+    };
+    let _turn = thesis_db::write_turn(db).await;
+    db.execute(&lease.lease_update()).await?;
+    Ok(())
 }
 
 /// [`admit`] for an organization id (loads the organization first).
@@ -581,9 +730,7 @@ pub async fn admit_org_id(
 /// Gives a reservation back without recording usage (the request failed before any usage).
 pub async fn release(db: &DatabaseConnection, admission: &Admission) -> Result<(), ApiError> {
     let _turn = thesis_db::write_turn(db).await;
-    usage_reservation::Entity::delete_by_id(admission.id)
-        .exec(db)
-        .await?;
+    admission.release_in(db).await?;
     Ok(())
 }
 
@@ -613,9 +760,7 @@ pub async fn record_in(
     usage: NewUsage,
 ) -> Result<(usage_record::Model, bool), ApiError> {
     if let Some(a) = admission {
-        usage_reservation::Entity::delete_by_id(a.id)
-            .exec(txn)
-            .await?;
+        a.release_in(txn).await?;
     }
     let now = thesis_db::now();
     let cost = usage.cost_nanos.max(0);
@@ -728,8 +873,8 @@ pub fn record_into_batch(
     }
     let now = thesis_db::now();
     let record = new_record(usage, now, None, 0);
+    admission.release_into(batch);
     batch
-        .push(&usage_reservation::Entity::delete_by_id(admission.id).into_query())
         .push(
             &usage_record::Entity::insert(usage_record::ActiveModel::from(record.clone()))
                 .into_query(),

@@ -1,6 +1,7 @@
 //! Billing domain: money, the usage ledger with limit enforcement, billing periods and trials.
 //! Features that create usage (responses, machines, storage) call [`ledger`].
 
+pub mod leases;
 pub mod ledger;
 pub mod money;
 pub mod period;

@@ -82,8 +82,13 @@ async fn cleanup(state: &AppState) -> Result<serde_json::Value, String> {
         .await
         .map_err(err)?
         .rows_affected;
+    // expired, or fully given back (a usage lease whose requests have all been recorded)
     let reservations = usage_reservation::Entity::delete_many()
-        .filter(usage_reservation::Column::ExpiresAt.lt(now))
+        .filter(
+            sea_orm::Condition::any()
+                .add(usage_reservation::Column::ExpiresAt.lt(now))
+                .add(usage_reservation::Column::AmountNanocents.lte(0)),
+        )
         .exec(db)
         .await
         .map_err(err)?

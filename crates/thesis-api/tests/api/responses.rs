@@ -377,11 +377,7 @@ async fn upstream_errors_map_to_openai_errors_and_meter_nothing() {
     // 5xx is retried once before the first byte; 429 and 400 are not
     let requests = upstream_requests(&gw).await;
     assert_eq!(requests.len(), 3 * (1 + 2 + 1));
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let held = thesis_db::entities::usage_reservation::Entity::find()
-        .count(&gw.app.state.db)
-        .await
-        .unwrap();
+    let held = gw.app.held_nanos().await;
     assert_eq!(held, 0, "reservations are released");
 }
 
@@ -417,11 +413,7 @@ async fn a_stream_broken_mid_way_ends_with_error_and_failed() {
     // what was produced is metered (estimated), and nothing stays reserved
     let records = usage_records(&gw).await;
     assert_eq!(records.len(), 3);
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let held = thesis_db::entities::usage_reservation::Entity::find()
-        .count(&gw.app.state.db)
-        .await
-        .unwrap();
+    let held = gw.app.held_nanos().await;
     assert_eq!(held, 0);
 }
 
@@ -553,11 +545,7 @@ async fn concurrent_responses_stop_at_the_limit_and_the_ledger_is_exact() {
     assert_eq!(r["limited"], true);
     let (_, b) = app.get("/v1/organization/billing", Some(&user.token)).await;
     assert_eq!(b["usageThisPeriodCents"].as_f64().unwrap(), expected_cents);
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    let held = thesis_db::entities::usage_reservation::Entity::find()
-        .count(&app.state.db)
-        .await
-        .unwrap();
+    let held = app.held_nanos().await;
     assert_eq!(held, 0, "no reservation is left behind");
     // and one more is refused
     let (status, _) = app
@@ -1105,4 +1093,156 @@ async fn usage_reads_wait_for_recordings_in_flight() {
     .await
     .expect("responses do not wait for recordings");
     assert_eq!(status, StatusCode::OK);
+}
+
+/// Responses are admitted from a usage lease in memory: the database is written for a lease now
+/// and then, not for each response, and nothing stays held once the lease is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn responses_are_admitted_from_a_lease() {
+    let gw = gateway().await;
+    let (from_lease, granted, own) = gw.app.state.leases.counts();
+    assert_eq!((from_lease, granted, own), (0, 0, 0));
+    for i in 0..20 {
+        let (status, body) =
+            create(&gw, json!({"model": "openai", "input": format!("hi {i}")})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (from_lease, granted, own) = gw.app.state.leases.counts();
+    assert_eq!(from_lease + granted + own, 20);
+    assert!(
+        granted <= 2,
+        "a lease covers several responses: {granted} leases for 20"
+    );
+    assert_eq!(
+        own, 0,
+        "far from the limit no response needs a reservation of its own"
+    );
+    let records = usage_records(&gw).await;
+    assert_eq!(records.len(), 20);
+    assert_eq!(
+        gw.app.held_nanos().await,
+        0,
+        "nothing is held once given back"
+    );
+}
+
+/// A trial claimed while a lease is held covers the very next response: the claim moves the
+/// auth generation, and a lease granted before it is not used any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_trial_claimed_under_a_lease_covers_the_next_response() {
+    let gw = gateway_with(
+        "[plans.free]\ndaily_limit_cents = 100000\n",
+        &[("THESIS_ADMIN_EMAILS", "root@example.com")],
+    )
+    .await;
+    for _ in 0..3 {
+        let (status, _) = create(&gw, json!({"model": "openai", "input": "before"})).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let root = gw.app.signup("root@example.com").await;
+    let (status, body) = gw
+        .app
+        .post(
+            &format!("/v1/admin/organizations/{}/trials", gw.org_id),
+            Some(&root.token),
+            json!({"lengthDays": 7, "maxUsageAllowanceCents": 500}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = gw
+        .app
+        .post(
+            "/v1/organization/claim-trial",
+            Some(&gw.user.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = create(&gw, json!({"model": "openai", "input": "after"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, page) = gw
+        .app
+        .get(
+            "/v1/organization/billing/usage-history?limit=1",
+            Some(&gw.user.token),
+        )
+        .await;
+    let (_, t) = gw
+        .app
+        .get("/v1/organization/trial", Some(&gw.user.token))
+        .await;
+    assert!(
+        t["trial"]["usedCents"].as_f64().unwrap() > 0.0,
+        "the response after the claim is covered: {t} / {page}"
+    );
+}
+
+/// Two instances admitting from leases against one limit: together they never pass it by more
+/// than one response, and they stop short of it by at most one lease (a tenth of the limit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn two_instances_with_leases_hold_one_limit() {
+    let mock = thesis_mock_llm::spawn().await;
+    let toml = format!(
+        "[plans.free]\ndaily_limit_cents = 50\n\n[[models]]\nname = \"metered\"\nprovider = \"openai\"\n\
+         base_url = \"{mock}\"\nupstream_model = \"mock?in=9&tokens=7&delay_ms=2\"\n\
+         input_cents_per_mtok = 0\noutput_cents_per_mtok = 100000.123\n"
+    );
+    let a = TestApp::spawn_full(&[], &toml, None).await;
+    let b = TestApp::spawn_full(&[], &toml, Some(&a)).await;
+    let user = a.signup("dev@example.com").await;
+    a.create_org(&user.token, "Lab").await;
+    let cost: i64 = 7 * 100_000_123;
+    let limit: i64 = 50 * 1_000_000_000;
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url("/v1/responses"),
+            user.token.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({"model": "metered", "input": "Count to seven.", "max_output_tokens": 7}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            assert!(
+                status == StatusCode::OK || status == StatusCode::TOO_MANY_REQUESTS,
+                "{status}: {}",
+                res.text().await.unwrap()
+            );
+            status == StatusCode::OK
+        }));
+        if i % 20 == 19 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let mut ok = 0i64;
+    for t in tasks {
+        if t.await.unwrap() {
+            ok += 1;
+        }
+    }
+    let total = ok * cost;
+    assert!(
+        total < limit + cost,
+        "passed the limit: {ok} responses, {total} vs {limit}"
+    );
+    assert!(
+        total >= limit - limit / 10 - cost,
+        "stopped far short of the limit: {ok} responses, {total} vs {limit}"
+    );
+    let (_, s) = a.get("/v1/usage-record/summary", Some(&user.token)).await;
+    let (_, s_b) = b.get("/v1/usage-record/summary", Some(&user.token)).await;
+    assert_eq!(s["records"], ok, "{s}");
+    assert_eq!(s_b["records"], ok, "{s_b}");
+    assert_eq!(s["costCents"].as_f64().unwrap(), total as f64 / 1e9);
+    // a stopped instance gives its lease back; nothing else is held
+    b.stop().await;
+    assert_eq!(a.held_nanos().await, 0);
+    a.stop().await;
 }

@@ -480,3 +480,25 @@ pub fn usage(org: uuid::Uuid, cost_nanos: i64) -> thesis_api::billing::ledger::N
         metadata: None,
     }
 }
+
+impl TestApp {
+    /// Nano-cents still reserved for requests in flight, once this instance's usage leases have
+    /// been given back (what a lease holds for requests to come is not "in flight").
+    pub async fn held_nanos(&self) -> i64 {
+        use sea_orm::{EntityTrait, QuerySelect};
+        self.state.leases.give_back(&self.state, true).await;
+        let total: Option<i64> = thesis_db::entities::usage_reservation::Entity::find()
+            .select_only()
+            .column_as(
+                sea_orm::sea_query::Expr::cust(
+                    "CAST(COALESCE(SUM(amount_nanocents), 0) AS BIGINT)",
+                ),
+                "total",
+            )
+            .into_tuple()
+            .one(&self.state.db)
+            .await
+            .unwrap();
+        total.unwrap_or(0)
+    }
+}

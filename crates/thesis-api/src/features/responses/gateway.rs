@@ -296,13 +296,10 @@ pub async fn prepare(
         output_tokens: req.max_output_tokens.unwrap_or(DEFAULT_OUTPUT_ESTIMATE),
         reasoning_tokens: 0,
     });
-    let admission = ledger::admit(
-        &state.db,
-        state.free_daily_limit_cents(),
-        &ctx.organization,
-        estimate,
-    )
-    .await?;
+    let admission = state
+        .leases
+        .admit(state, &ctx.organization, estimate)
+        .await?;
 
     let meta = ResponseMeta {
         id: thesis_llm::new_id("resp"),
@@ -366,7 +363,7 @@ pub async fn open_upstream(state: &AppState, p: &Prepared) -> Result<ProviderStr
             }
             Err(e) => {
                 tracing::warn!(model = %p.model.name, error = %e, "upstream failed");
-                if let Err(release) = ledger::release(&state.db, &p.admission).await {
+                if let Err(release) = state.leases.release(state, &p.admission).await {
                     tracing::error!(error = %release, "releasing a reservation failed; it expires by itself");
                 }
                 return Err(upstream_error(&e).into());
