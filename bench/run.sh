@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
-FIXED_RATES=${BENCH_RATES:-"50 100 200"}
+FIXED_RATES=${BENCH_RATES:-"50 100 150"}
+ROUNDS=${BENCH_ROUNDS:-3}
 LADDER=${BENCH_LADDER:-"50 75 100 150 200 300 400 600 800 1000 1200 1600 2000 2400 3200 4800 6400 9600 12800"}
 HOLD=${BENCH_HOLD:-1000}
 SLO_MS=${BENCH_SLO_MS:-100}
@@ -110,22 +111,43 @@ run() { # target mode rate seconds phase
 }
 sustains() { jq -e --argjson slo "$SLO_MS" '.errors == 0 and .ok == .requests and .p99_ms < $slo' >/dev/null; }
 
+# A target that failed a ladder step may still be working off its backlog: wait until a short
+# probe at a gentle rate answers within the SLO again (at most a minute).
+settle() { # target mode
+  for _ in $(seq 1 12); do
+    sleep 5
+    if run "$1" "$2" 10 2 settle | sustains; then return 0; fi
+  done
+  log "$1 ($2) did not settle"
+}
+# Fixed rates: every target in turn at each rate, ROUNDS times over, so that the host's drift
+# reaches all of them alike; the report takes the median of the rounds.
+fixed() { # mode rate...
+  local mode=$1; shift
+  for r in "$@"; do
+    for round in $(seq 1 "$ROUNDS"); do
+      for t in direct thesis litellm; do run "$t" "$mode" "$r" "$SECONDS_PER_RUN" fixed >/dev/null; done
+    done
+  done
+}
+
 for mode in plain stream; do
   declare -A MAX=()
+  for t in direct thesis litellm; do run "$t" "$mode" 20 3 warmup >/dev/null; done
+  fixed "$mode" $FIXED_RATES
   for t in direct thesis litellm; do
-    run "$t" "$mode" 20 3 warmup >/dev/null
     MAX[$t]=0
     for r in $LADDER; do
       if ! run "$t" "$mode" "$r" "$SECONDS_PER_RUN" ladder | sustains; then break; fi
       MAX[$t]=$r
     done
     log "$t ($mode) sustains ${MAX[$t]} req/s"
+    settle "$t" "$mode"
   done
-  # Added latency at fixed rates, including the highest rate LiteLLM sustained.
-  for r in $FIXED_RATES ${MAX[litellm]}; do
-    [ "$r" -gt 0 ] || continue
-    for t in direct thesis litellm; do run "$t" "$mode" "$r" "$SECONDS_PER_RUN" fixed >/dev/null; done
-  done
+  # added latency at the highest rate LiteLLM sustained, unless measured above already
+  if [ "${MAX[litellm]}" -gt 0 ] && ! grep -qw -- "${MAX[litellm]}" <<<"$FIXED_RATES"; then
+    fixed "$mode" "${MAX[litellm]}"
+  fi
 done
 GW_RSS=$(awk '/VmHWM/ {print $2}' /proc/$GW_PID/status)
 log "gateway peak RSS over the latency runs: ${GW_RSS} kB"

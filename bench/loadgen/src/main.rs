@@ -31,6 +31,17 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
+/// `--stream` and `--model M` (default `bench`).
+fn stream_and_model(args: &[String]) -> (bool, String) {
+    let stream = args.iter().any(|a| a == "--stream");
+    let model = args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| "bench".into());
+    (stream, model)
+}
+
 /// One request: Ok(()) once its whole body arrived with a 2xx status.
 async fn one(client: &reqwest::Client, url: &str, token: &str, body: String) -> Result<(), String> {
     let res = client
@@ -79,12 +90,7 @@ async fn main() {
     };
     let url: Arc<str> = args[1].as_str().into();
     let token: Arc<str> = args[2].as_str().into();
-    let stream = args.iter().any(|a| a == "--stream");
-    let model = args
-        .iter()
-        .position(|a| a == "--model")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "bench".into());
+    let (stream, model) = stream_and_model(&args);
     let body = serde_json::json!({"model": model, "input": "Say hello to the benchmark.", "stream": stream})
         .to_string();
 
@@ -152,12 +158,7 @@ async fn main() {
 /// `--hold N`: N requests at once, each read to its end.
 async fn hold(args: &[String], n: usize) {
     let (url, token) = (args[1].clone(), args[2].clone());
-    let stream = args.iter().any(|a| a == "--stream");
-    let model = args
-        .iter()
-        .position(|a| a == "--model")
-        .and_then(|i| args.get(i + 1).cloned())
-        .unwrap_or_else(|| "bench".into());
+    let (stream, model) = stream_and_model(args);
     let body =
         serde_json::json!({"model": model, "input": "Hold this stream open.", "stream": stream})
             .to_string();

@@ -459,23 +459,31 @@ async fn a_client_dropping_a_stream_halfway_leaves_an_exact_usage_record() {
     }
 }
 
-/// 200 concurrent `POST /v1/responses` (half of them streamed) against the free daily limit:
-/// the ledger is exact and usage stops within one response's cost of the limit. Each response
-/// costs exactly what admission estimates (output tokens only, `max_output_tokens` = what the
-/// upstream answers), with a sub-cent remainder so that any rounding would show.
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn concurrent_responses_stop_at_the_limit_and_the_ledger_is_exact() {
+/// A free daily limit of 50 cents and a model `metered` whose responses cost exactly what
+/// admission estimates (output tokens only, 7 of them with `max_output_tokens: 7`), with a
+/// sub-cent remainder so that any rounding would show.
+async fn metered_toml() -> String {
     let mock = thesis_mock_llm::spawn().await;
-    let toml = format!(
+    format!(
         "[plans.free]\ndaily_limit_cents = 50\n\n[[models]]\nname = \"metered\"\nprovider = \"openai\"\n\
          base_url = \"{mock}\"\nupstream_model = \"mock?in=9&tokens=7&delay_ms=2\"\n\
          input_cents_per_mtok = 0\noutput_cents_per_mtok = 100000.123\n"
-    );
+    )
+}
+
+/// Nano-cents a `metered` response costs, and the daily limit in nano-cents.
+const METERED_COST: i64 = 7 * 100_000_123;
+const METERED_LIMIT: i64 = 50 * 1_000_000_000;
+
+/// 200 concurrent `POST /v1/responses` (half of them streamed) against the free daily limit:
+/// the ledger is exact and usage stops within one response's cost of the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_responses_stop_at_the_limit_and_the_ledger_is_exact() {
+    let toml = metered_toml().await;
     let app = TestApp::spawn_full(&[], &toml, None).await;
     let user = app.signup("dev@example.com").await;
     app.create_org(&user.token, "Lab").await;
-    let cost: i64 = 7 * 100_000_123; // nano-cents per response
-    let limit: i64 = 50 * 1_000_000_000;
+    let (cost, limit) = (METERED_COST, METERED_LIMIT);
 
     let mut tasks = Vec::new();
     for i in 0..200 {
@@ -1181,18 +1189,12 @@ async fn a_trial_claimed_under_a_lease_covers_the_next_response() {
 /// than one response, and they stop short of it by at most one lease (a tenth of the limit).
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn two_instances_with_leases_hold_one_limit() {
-    let mock = thesis_mock_llm::spawn().await;
-    let toml = format!(
-        "[plans.free]\ndaily_limit_cents = 50\n\n[[models]]\nname = \"metered\"\nprovider = \"openai\"\n\
-         base_url = \"{mock}\"\nupstream_model = \"mock?in=9&tokens=7&delay_ms=2\"\n\
-         input_cents_per_mtok = 0\noutput_cents_per_mtok = 100000.123\n"
-    );
+    let toml = metered_toml().await;
     let a = TestApp::spawn_full(&[], &toml, None).await;
     let b = TestApp::spawn_full(&[], &toml, Some(&a)).await;
     let user = a.signup("dev@example.com").await;
     a.create_org(&user.token, "Lab").await;
-    let cost: i64 = 7 * 100_000_123;
-    let limit: i64 = 50 * 1_000_000_000;
+    let (cost, limit) = (METERED_COST, METERED_LIMIT);
     let mut tasks = Vec::new();
     for i in 0..200 {
         let app = if i % 2 == 0 { &a } else { &b };
