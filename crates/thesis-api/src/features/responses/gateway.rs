@@ -18,13 +18,13 @@ use sea_orm::ActiveValue::Set;
 use sea_orm::prelude::*;
 use sea_orm::{IntoActiveModel, QueryOrder, QuerySelect, QueryTrait};
 use serde_json::{Value, json};
+use std::future::Future;
 use thesis_db::entities::{MetricType, chat_session, response, session_turn};
 use thesis_llm::providers::ProviderEvent;
 use thesis_llm::request::Truncation;
 use thesis_llm::{
     ChatRequest, Emitter, Finish, Item, ProviderStream, ResponseMeta, ResponsesRequest, Usage,
 };
-use tokio::sync::mpsc;
 
 use super::error::OpenAiError;
 use crate::auth::{Caller, Member, OrgCtx};
@@ -35,8 +35,6 @@ use crate::state::AppState;
 
 /// Output tokens assumed for admission when the request sets no `max_output_tokens`.
 const DEFAULT_OUTPUT_ESTIMATE: u64 = 4096;
-/// Events buffered for a slow client before the upstream is read more slowly.
-const STREAM_BUFFER: usize = 64;
 
 /// A gateway failure: either already OpenAI-shaped, or a server error the route's middleware
 /// reshapes (keeping headers such as `Retry-After`).
@@ -632,70 +630,24 @@ pub async fn respond_whole(
     answer
 }
 
-/// The answer as server-sent events, produced by a task that outlives the client.
-pub fn respond_streaming(state: &AppState, p: Prepared, mut upstream: ProviderStream) -> Response {
-    let (tx, rx) = mpsc::channel::<Bytes>(STREAM_BUFFER);
-    let state_task = state.clone();
-    state.background.spawn(async move {
-        let state = state_task;
-        let mut emitter = Emitter::new(p.meta.clone(), true);
-        let mut client = Some(tx);
-        // sends to the client while it listens; afterwards only the upstream is drained
-        async fn send(client: &mut Option<mpsc::Sender<Bytes>>, events: Vec<Bytes>) {
-            if let Some(tx) = client {
-                for e in events {
-                    if tx.send(e).await.is_err() {
-                        *client = None;
-                        return;
-                    }
-                }
-            }
-        }
-        send(&mut client, emitter.start()).await;
-        let mut finish = None;
-        while let Some(ev) = upstream.next().await {
-            match ev {
-                Ok(ProviderEvent::Delta(d)) => {
-                    let events = emitter.push(d);
-                    send(&mut client, events).await;
-                }
-                Ok(ProviderEvent::Done(f)) => {
-                    finish = Some(f);
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(response = %p.meta.id, error = %e, "upstream failed mid-stream");
-                    let events = emitter.error("upstream_error", &format!("upstream: {e}"));
-                    send(&mut client, events).await;
-                    finish = Some(failure_of(&e));
-                    break;
-                }
-            }
-        }
-        let finish = finish.unwrap_or(Finish::Failed {
-            code: "upstream_error".into(),
-            message: "upstream: the stream ended early".into(),
-        });
-        let closing = emitter.finish(finish);
-        if client.is_none() {
-            tracing::info!(response = %p.meta.id, "the client left mid-stream; the upstream was read to its end");
-        }
-        if p.session.is_some() {
-            // a session's next turn must find this one, whichever instance serves it
-            finalize(&state, &p, &emitter).await;
-            send(&mut client, closing).await;
-            return;
-        }
-        // registered before the client can see the end, so that its next read waits for it
-        let recording = state.recordings.start(p.org_id);
-        send(&mut client, closing).await;
-        drop(client); // the event stream ends here
-        finalize(&state, &p, &emitter).await;
-        drop(recording);
-    });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
-    });
+/// The answer as server-sent events. The response body itself reads the upstream, as the client
+/// reads it (no task or channel between them); should the client leave mid-stream, the body
+/// hands what is left of the upstream to a background task that reads it to its end and meters
+/// it (see [`SseBody`]'s `Drop`).
+pub fn respond_streaming(state: &AppState, p: Prepared, upstream: ProviderStream) -> Response {
+    let mut emitter = Emitter::new(p.meta.clone(), true);
+    let ready = emitter.start();
+    let body = SseBody {
+        run: Some(StreamRun {
+            state: state.clone(),
+            p,
+            upstream,
+            emitter,
+        }),
+        ready,
+        session_recorded: None,
+        closing: vec![],
+    };
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
     h.insert(
@@ -705,4 +657,156 @@ pub fn respond_streaming(state: &AppState, p: Prepared, mut upstream: ProviderSt
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// A streamed response under way: what its body reads from and writes with.
+struct StreamRun {
+    state: AppState,
+    p: Prepared,
+    upstream: ProviderStream,
+    emitter: Emitter,
+}
+
+/// Events ready for the client are sent together, up to this many bytes at a time.
+const SSE_CHUNK: usize = 64 * 1024;
+
+impl StreamRun {
+    /// Takes one upstream event into the emitter; the finish once the upstream has ended.
+    fn take(
+        &mut self,
+        event: Option<Result<ProviderEvent, thesis_llm::UpstreamError>>,
+        out: &mut Vec<Bytes>,
+    ) -> Option<Finish> {
+        match event {
+            Some(Ok(ProviderEvent::Delta(d))) => {
+                out.extend(self.emitter.push(d));
+                None
+            }
+            Some(Ok(ProviderEvent::Done(f))) => Some(f),
+            Some(Err(e)) => {
+                tracing::warn!(response = %self.p.meta.id, error = %e, "upstream failed mid-stream");
+                out.extend(
+                    self.emitter
+                        .error("upstream_error", &format!("upstream: {e}")),
+                );
+                Some(failure_of(&e))
+            }
+            None => Some(Finish::Failed {
+                code: "upstream_error".into(),
+                message: "upstream: the stream ended early".into(),
+            }),
+        }
+    }
+
+    /// Records the response's usage (and its turn, and the stored response) in the background,
+    /// where neither the client nor shutdown can cut it short; `done` is told when it is.
+    fn record(self, done: Option<tokio::sync::oneshot::Sender<()>>) {
+        // registered before the client can see the end, so that its next read waits for it
+        let recording = self.state.recordings.start(self.p.org_id);
+        let background = self.state.background.clone();
+        background.spawn(async move {
+            finalize(&self.state, &self.p, &self.emitter).await;
+            drop(recording);
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+        });
+    }
+}
+
+/// The body of a streamed response (see [`respond_streaming`]).
+struct SseBody {
+    /// `None` once the upstream has ended (or the run was handed off).
+    run: Option<StreamRun>,
+    /// Events for the client, not yet sent.
+    ready: Vec<Bytes>,
+    /// A session's turn being recorded: its closing events wait for it, since the next turn may
+    /// reach any instance at once.
+    session_recorded: Option<tokio::sync::oneshot::Receiver<()>>,
+    closing: Vec<Bytes>,
+}
+
+impl SseBody {
+    fn end(&mut self, finish: Finish) {
+        let Some(mut run) = self.run.take() else {
+            return;
+        };
+        let closing = run.emitter.finish(finish);
+        if run.p.session.is_some() {
+            let (done, recorded) = tokio::sync::oneshot::channel();
+            self.session_recorded = Some(recorded);
+            self.closing = closing;
+            run.record(Some(done));
+        } else {
+            self.ready.extend(closing);
+            run.record(None);
+        }
+    }
+}
+
+impl futures_util::Stream for SseBody {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        // read what the upstream has ready (within one chunk), then send it all at once
+        while let Some(run) = this.run.as_mut() {
+            if this.ready.iter().map(Bytes::len).sum::<usize>() >= SSE_CHUNK {
+                break;
+            }
+            let event = match run.upstream.poll_next_unpin(cx) {
+                Poll::Pending => break,
+                Poll::Ready(event) => event,
+            };
+            if let Some(finish) = run.take(event, &mut this.ready) {
+                this.end(finish);
+            }
+        }
+        if let Some(recorded) = this.session_recorded.as_mut()
+            && this.ready.is_empty()
+        {
+            match std::pin::Pin::new(recorded).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(_) => {
+                    this.session_recorded = None;
+                    this.ready = std::mem::take(&mut this.closing);
+                }
+            }
+        }
+        match this.ready.len() {
+            0 if this.run.is_none() && this.session_recorded.is_none() => Poll::Ready(None),
+            0 => Poll::Pending,
+            1 => Poll::Ready(Some(Ok(this.ready.remove(0)))),
+            _ => Poll::Ready(Some(Ok(Bytes::from(
+                std::mem::take(&mut this.ready).concat(),
+            )))),
+        }
+    }
+}
+
+impl Drop for SseBody {
+    fn drop(&mut self) {
+        // the client left mid-stream: read the upstream to its end and meter what it produced
+        let Some(mut run) = self.run.take() else {
+            return;
+        };
+        let background = run.state.background.clone();
+        background.spawn(async move {
+            let mut discard = vec![];
+            let finish = loop {
+                let event = run.upstream.next().await;
+                discard.clear();
+                if let Some(finish) = run.take(event, &mut discard) {
+                    break finish;
+                }
+            };
+            run.emitter.finish(finish);
+            tracing::info!(response = %run.p.meta.id, "the client left mid-stream; the upstream was read to its end");
+            run.record(None);
+        });
+    }
 }
