@@ -12,6 +12,7 @@ fixed = defaultdict(lambda: defaultdict(list))  # (mode, rate) -> target -> rows
 best = defaultdict(int)  # (mode, target) -> highest sustained rate
 hold = [r for r in rows if r["phase"] == "hold"]
 metering = [r for r in rows if r["phase"] == "hold-metering"]
+latency_rss = [r for r in rows if r["phase"] == "latency-rss"]
 for r in rows:
     if r["phase"] == "fixed":
         fixed[(r["mode"], int(r["rate"]))][r["target"]].append(r)
@@ -54,8 +55,14 @@ for mode in ("plain", "stream"):
     ratio = f"{t / l:.1f}×" if l else "n/a"
     print(f"| {mode} | {d} | {t} | {l} | {ratio} |")
 
+if latency_rss:
+    print(
+        f"\nGateway peak RSS over all the runs above, overload steps included: "
+        f"{latency_rss[0]['rss_peak_kb'] / 1024:.0f} MB."
+    )
+
 if hold:
-    print("\n## Concurrent open streams through the gateway\n")
+    print("\n## Concurrent open streams through the gateway (a fresh gateway process)\n")
     print("| round | streams | completed | errors | slowest (s) | RSS before (MB) | peak RSS (MB) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in hold:

@@ -2,7 +2,7 @@
 # The gateway benchmark: direct-to-mock, the Thesis gateway and the LiteLLM proxy, in one run,
 # against one local mock upstream (crates/thesis-mock-llm), non-streaming and streaming.
 #
-#   bench/run.sh            # full run (about 15 minutes on 2 cores)
+#   bench/run.sh            # full run (about 30 minutes on 2 cores)
 #   BENCH_SECONDS=3 bench/run.sh   # quicker, noisier
 #
 # For every target it measures (1) latency at fixed request rates, open loop (bench/loadgen:
@@ -151,6 +151,15 @@ for mode in plain stream; do
 done
 GW_RSS=$(awk '/VmHWM/ {print $2}' /proc/$GW_PID/status)
 log "gateway peak RSS over the latency runs: ${GW_RSS} kB"
+jq -nc --argjson peak "$GW_RSS" '{phase:"latency-rss", rss_peak_kb:$peak}' >>"$RESULTS"
+
+# A fresh gateway process (same database) for the streams below, so that what they report is
+# what 1000 open streams cost, not what the ladder's overload left allocated.
+log "restarting the gateway"
+kill -TERM "$GW_PID"; wait "$GW_PID" 2>/dev/null || true
+"${GW_ENV[@]}" "$BIN/thesis-api" serve 2>>"$WORK/gw.log" & PIDS+=($!)
+GW_PID=$!
+wait_http "http://127.0.0.1:$P_GW/healthz"
 
 # Concurrent open streams: HOLD streams of ~5 s each (100 tokens, 50 ms apart) at once, twice;
 # the gateway's peak RSS is reset before each round (clear_refs), so each round reports its own.
