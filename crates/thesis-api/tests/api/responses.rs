@@ -459,6 +459,40 @@ async fn a_client_dropping_a_stream_halfway_leaves_an_exact_usage_record() {
     }
 }
 
+#[tokio::test]
+async fn streamed_events_reach_the_client_as_they_come() {
+    // 200 deltas, 10 ms apart upstream: the gateway may send events that are ready together in
+    // one chunk, but must not hold them back for later ones
+    let gw = gateway().await;
+    let res = gw
+        .app
+        .client
+        .post(gw.app.url("/v1/responses"))
+        .bearer_auth(&gw.user.token)
+        .json(&json!({"model": "openai-slow", "input": "Write a lot", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = res.bytes_stream();
+    let (mut chunks_with_deltas, mut deltas, mut text) = (0, 0, String::new());
+    while let Some(chunk) = body.next().await {
+        let chunk = String::from_utf8_lossy(&chunk.unwrap()).into_owned();
+        let n = chunk.matches("event: response.output_text.delta").count();
+        if n > 0 {
+            chunks_with_deltas += 1;
+            deltas += n;
+        }
+        text.push_str(&chunk);
+    }
+    assert_eq!(deltas, 200);
+    assert!(text.contains("event: response.completed"), "{text}");
+    assert!(
+        chunks_with_deltas >= 20,
+        "200 deltas spread over 2 s came in only {chunks_with_deltas} chunks"
+    );
+}
+
 /// A free daily limit of 50 cents and a model `metered` whose responses cost exactly what
 /// admission estimates (output tokens only, 7 of them with `max_output_tokens: 7`), with a
 /// sub-cent remainder so that any rounding would show.
