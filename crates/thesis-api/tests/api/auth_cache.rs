@@ -40,6 +40,17 @@ async fn until(app: &TestApp, path: &str, token: &str, want: StatusCode) -> Dura
     }
 }
 
+/// Uses `key` `rounds` times for each lookup kind: with an organization, and without.
+async fn use_key(app: &TestApp, key: &str, rounds: usize) {
+    for _ in 0..rounds {
+        assert_eq!(
+            app.get("/v1/organization/rate-limit", Some(key)).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(app.get("/v1/user", Some(key)).await.0, StatusCode::OK);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_revocation_is_seen_at_once_here_and_within_a_poll_elsewhere() {
     let a = TestApp::spawn().await;
@@ -58,21 +69,9 @@ async fn a_revocation_is_seen_at_once_here_and_within_a_poll_elsewhere() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     for app in [&a, &b] {
         // the first use writes "last used", which is then read anew once per lookup kind
-        for _ in 0..2 {
-            assert_eq!(
-                app.get("/v1/organization/rate-limit", Some(&key)).await.0,
-                StatusCode::OK
-            );
-            assert_eq!(app.get("/v1/user", Some(&key)).await.0, StatusCode::OK);
-        }
+        use_key(app, &key, 2).await;
         let (hits, misses) = app.state.auth_cache.hits_and_misses();
-        for _ in 0..5 {
-            assert_eq!(
-                app.get("/v1/organization/rate-limit", Some(&key)).await.0,
-                StatusCode::OK
-            );
-            assert_eq!(app.get("/v1/user", Some(&key)).await.0, StatusCode::OK);
-        }
+        use_key(app, &key, 5).await;
         let (hits_after, misses_after) = app.state.auth_cache.hits_and_misses();
         assert_eq!(
             (hits_after - hits, misses_after - misses),

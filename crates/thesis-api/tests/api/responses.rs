@@ -116,6 +116,17 @@ async fn upstream_requests(gw: &Gw) -> Vec<Value> {
         .unwrap()
 }
 
+/// How many of the tasks answered `true` (each a request that succeeded).
+async fn successes(tasks: Vec<tokio::task::JoinHandle<bool>>) -> i64 {
+    let mut ok = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            ok += 1;
+        }
+    }
+    ok
+}
+
 async fn usage_records(gw: &Gw) -> Vec<Value> {
     let (_, r) = gw
         .app
@@ -552,12 +563,7 @@ async fn concurrent_responses_stop_at_the_limit_and_the_ledger_is_exact() {
             status == StatusCode::OK
         }));
     }
-    let mut ok = 0i64;
-    for t in tasks {
-        if t.await.unwrap() {
-            ok += 1;
-        }
-    }
+    let ok = successes(tasks).await;
     let total = ok * cost;
     assert!(
         total >= limit,
@@ -1257,12 +1263,7 @@ async fn two_instances_with_leases_hold_one_limit() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let mut ok = 0i64;
-    for t in tasks {
-        if t.await.unwrap() {
-            ok += 1;
-        }
-    }
+    let ok = successes(tasks).await;
     let total = ok * cost;
     assert!(
         total < limit + cost,

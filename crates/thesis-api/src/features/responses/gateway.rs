@@ -621,12 +621,7 @@ pub async fn respond_whole(
         finalize(state, &p, &emitter).await;
         return answer;
     }
-    let recording = state.recordings.start(p.org_id);
-    let state = state.clone();
-    state.background.clone().spawn(async move {
-        finalize(&state, &p, &emitter).await;
-        drop(recording);
-    });
+    record_in_background(state.clone(), p, emitter, None);
     answer
 }
 
@@ -700,20 +695,29 @@ impl StreamRun {
         }
     }
 
-    /// Records the response's usage (and its turn, and the stored response) in the background,
-    /// where neither the client nor shutdown can cut it short; `done` is told when it is.
     fn record(self, done: Option<tokio::sync::oneshot::Sender<()>>) {
-        // registered before the client can see the end, so that its next read waits for it
-        let recording = self.state.recordings.start(self.p.org_id);
-        let background = self.state.background.clone();
-        background.spawn(async move {
-            finalize(&self.state, &self.p, &self.emitter).await;
-            drop(recording);
-            if let Some(done) = done {
-                let _ = done.send(());
-            }
-        });
+        record_in_background(self.state, self.p, self.emitter, done);
     }
+}
+
+/// Records a response's usage (and its turn, and the stored response) in the background, where
+/// neither the client nor shutdown can cut it short; `done` is told when it is. Called before
+/// the client can see the end, so that its next read of usage waits for this recording.
+fn record_in_background(
+    state: AppState,
+    p: Prepared,
+    emitter: Emitter,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+) {
+    let recording = state.recordings.start(p.org_id);
+    let background = state.background.clone();
+    background.spawn(async move {
+        finalize(&state, &p, &emitter).await;
+        drop(recording);
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    });
 }
 
 /// The body of a streamed response (see [`respond_streaming`]).
