@@ -117,7 +117,8 @@ fn entry(
             http.clone(),
             Duration::from_secs(cfg.first_byte_timeout_secs.unwrap_or(60)),
             Duration::from_secs(cfg.idle_timeout_secs.unwrap_or(120)),
-        ),
+        )
+        .map_err(err)?,
         input_nanos_per_token: input,
         cached_nanos_per_token: cfg
             .cached_input_cents_per_mtok
@@ -170,5 +171,47 @@ impl Models {
         let mut names: Vec<String> = self.by_name.keys().cloned().collect();
         names.sort();
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(base_url: &str, key_var: Option<&str>) -> ModelConfig {
+        ModelConfig {
+            name: "m".into(),
+            provider: "openai".into(),
+            base_url: Some(base_url.into()),
+            api_key_env: key_var.map(Into::into),
+            upstream_model: None,
+            input_cents_per_mtok: 1.0,
+            cached_input_cents_per_mtok: None,
+            output_cents_per_mtok: 1.0,
+            first_byte_timeout_secs: None,
+            idle_timeout_secs: None,
+            context_window: None,
+        }
+    }
+
+    fn build(cfg: &ModelConfig, key: &str) -> Result<ModelEntry, ModelConfigError> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let key = key.to_string();
+        entry(cfg, &reqwest::Client::new(), &move |_| Some(key.clone()))
+    }
+
+    #[test]
+    fn a_model_is_checked_when_the_configuration_is_read() {
+        assert!(build(&model("http://127.0.0.1:9/v1", Some("K")), "sk-1").is_ok());
+        let e = build(&model("http://exa mple/v1", None), "").err().unwrap();
+        assert!(e.message.contains("not a valid URL"), "{}", e.message);
+        let e = build(&model("ftp://example.com", None), "").err().unwrap();
+        assert!(e.message.contains("not an http(s) URL"), "{}", e.message);
+        // a key no header can carry is refused, and not repeated in the error
+        let e = build(&model("http://127.0.0.1:9/v1", Some("K")), "sk-\nsecret")
+            .err()
+            .unwrap();
+        assert!(e.message.contains("API key"), "{}", e.message);
+        assert!(!e.message.contains("secret"), "{}", e.message);
     }
 }

@@ -77,7 +77,11 @@ const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 pub struct Provider {
     pub kind: ProviderKind,
     base_url: String,
-    api_key: Option<String>,
+    /// The one endpoint this kind of provider calls, parsed once.
+    endpoint: Option<reqwest::Url>,
+    /// The key as its header (`Authorization: Bearer` or Anthropic's `x-api-key`), marked
+    /// sensitive so that it is never printed.
+    auth: Option<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
     http: reqwest::Client,
     /// Until the upstream's response headers arrive.
     pub first_byte_timeout: Duration,
@@ -96,6 +100,7 @@ impl std::fmt::Debug for Provider {
 }
 
 impl Provider {
+    /// Fails when `base_url` does not make a URL, or the key cannot be an HTTP header value.
     pub fn new(
         kind: ProviderKind,
         base_url: &str,
@@ -103,15 +108,45 @@ impl Provider {
         http: reqwest::Client,
         first_byte_timeout: Duration,
         idle_timeout: Duration,
-    ) -> Self {
-        Provider {
+    ) -> Result<Self, String> {
+        use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let path = match kind {
+            ProviderKind::Echo => None,
+            ProviderKind::OpenAi => Some("/responses"),
+            ProviderKind::OpenAiChat => Some("/chat/completions"),
+            ProviderKind::Anthropic => Some("/messages"),
+        };
+        let endpoint = match path {
+            None => None,
+            Some(path) => Some(
+                reqwest::Url::parse(&format!("{base_url}{path}"))
+                    .map_err(|e| format!("base_url `{base_url}` is not a valid URL: {e}"))?,
+            ),
+        };
+        let auth = match api_key {
+            None => None,
+            Some(key) => {
+                let (name, value) = match kind {
+                    ProviderKind::Anthropic => (HeaderName::from_static("x-api-key"), key),
+                    _ => (AUTHORIZATION, format!("Bearer {key}")),
+                };
+                let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                    "the API key holds characters an HTTP header cannot carry".to_string()
+                })?;
+                value.set_sensitive(true);
+                Some((name, value))
+            }
+        };
+        Ok(Provider {
             kind,
-            base_url: base_url.trim_end_matches('/').to_string(),
-            api_key,
+            base_url,
+            endpoint,
+            auth,
             http,
             first_byte_timeout,
             idle_timeout,
-        }
+        })
     }
 
     /// Sends the request and returns once the upstream has answered (status and headers);
@@ -126,7 +161,7 @@ impl Provider {
             ProviderKind::Echo => Ok(echo::respond(req, stream)),
             ProviderKind::OpenAi => {
                 let body = openai::request_body(req, stream);
-                let res = self.post("/responses", &body, &[]).await?;
+                let res = self.post(&body, &[]).await?;
                 Ok(if stream {
                     self.sse(res, openai::StreamState::default(), openai::on_event)
                 } else {
@@ -138,7 +173,7 @@ impl Provider {
             }
             ProviderKind::OpenAiChat => {
                 let body = openai_chat::request_body(req, stream);
-                let res = self.post("/chat/completions", &body, &[]).await?;
+                let res = self.post(&body, &[]).await?;
                 Ok(if stream {
                     self.sse(
                         res,
@@ -155,11 +190,7 @@ impl Provider {
             ProviderKind::Anthropic => {
                 let body = anthropic::request_body(req, stream)?;
                 let res = self
-                    .post(
-                        "/messages",
-                        &body,
-                        &[("anthropic-version", anthropic::API_VERSION)],
-                    )
+                    .post(&body, &[("anthropic-version", anthropic::API_VERSION)])
                     .await?;
                 Ok(if stream {
                     self.sse(res, anthropic::StreamState::default(), anthropic::on_event)
@@ -175,19 +206,17 @@ impl Provider {
 
     async fn post(
         &self,
-        path: &str,
         body: &Value,
         headers: &[(&str, &str)],
     ) -> Result<reqwest::Response, UpstreamError> {
-        let mut req = self
-            .http
-            .post(format!("{}{}", self.base_url, path))
-            .json(body);
-        if let Some(key) = &self.api_key {
-            req = match self.kind {
-                ProviderKind::Anthropic => req.header("x-api-key", key),
-                _ => req.bearer_auth(key),
-            };
+        let Some(endpoint) = &self.endpoint else {
+            return Err(UpstreamError::Connect(
+                "this provider has no endpoint".into(),
+            ));
+        };
+        let mut req = self.http.post(endpoint.clone()).json(body);
+        if let Some((name, value)) = &self.auth {
+            req = req.header(name, value);
         }
         for (k, v) in headers {
             req = req.header(*k, *v);
