@@ -116,10 +116,12 @@ impl Emitter {
         &self.meta.id
     }
 
-    fn event(&mut self, kind: &str, mut payload: Value) {
+    /// Encodes an event; `payload` is only built when streaming (a whole answer has no events).
+    fn event(&mut self, kind: &str, payload: impl FnOnce() -> Value) {
         if !self.streaming {
             return;
         }
+        let mut payload = payload();
         payload["type"] = json!(kind);
         payload["sequence_number"] = json!(self.seq);
         self.seq += 1;
@@ -132,10 +134,11 @@ impl Emitter {
 
     /// `response.created` and `response.in_progress`.
     pub fn start(&mut self) -> Vec<Bytes> {
+        // the same snapshot twice: nothing changes between the two
         let snapshot = self.response_object(false);
-        self.event("response.created", json!({"response": snapshot}));
-        let snapshot = self.response_object(false);
-        self.event("response.in_progress", json!({"response": snapshot}));
+        let created = json!({"response": snapshot});
+        self.event("response.created", || created);
+        self.event("response.in_progress", || json!({"response": snapshot}));
         self.drain()
     }
 
@@ -150,13 +153,13 @@ impl Emitter {
             Open::Message { id, text } => {
                 self.event(
                     "response.output_text.done",
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0, "text": text, "logprobs": []}),
+                    || json!({"item_id": id, "output_index": output_index, "content_index": 0, "text": text, "logprobs": []}),
                 );
                 let part =
                     json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
                 self.event(
                     "response.content_part.done",
-                    json!({"item_id": id, "output_index": output_index, "content_index": 0, "part": part}),
+                    || json!({"item_id": id, "output_index": output_index, "content_index": 0, "part": part}),
                 );
                 json!({"id": id, "type": "message", "status": "completed", "role": "assistant", "content": [part]})
             }
@@ -168,7 +171,7 @@ impl Emitter {
             } => {
                 self.event(
                     "response.function_call_arguments.done",
-                    json!({"item_id": id, "output_index": output_index, "name": name, "arguments": args}),
+                    || json!({"item_id": id, "output_index": output_index, "name": name, "arguments": args}),
                 );
                 json!({"id": id, "type": "function_call", "status": "completed", "call_id": call_id, "name": name, "arguments": args})
             }
@@ -179,12 +182,12 @@ impl Emitter {
             } => {
                 self.event(
                     "response.reasoning_summary_text.done",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "text": text}),
+                    || json!({"item_id": id, "output_index": output_index, "summary_index": 0, "text": text}),
                 );
                 let part = json!({"type": "summary_text", "text": text});
                 self.event(
                     "response.reasoning_summary_part.done",
-                    json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": part}),
+                    || json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": part}),
                 );
                 let mut item = json!({"id": id, "type": "reasoning", "summary": [part]});
                 if let Some(e) = encrypted {
@@ -195,7 +198,7 @@ impl Emitter {
         };
         self.event(
             "response.output_item.done",
-            json!({"output_index": output_index, "item": item}),
+            || json!({"output_index": output_index, "item": item}),
         );
         self.output.push(item);
     }
@@ -205,13 +208,12 @@ impl Emitter {
         let output_index = self.index();
         self.event(
             "response.output_item.added",
-            json!({"output_index": output_index, "item": {"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
+            || json!({"output_index": output_index, "item": {"id": id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
         );
-        self.event(
-            "response.content_part.added",
+        self.event("response.content_part.added", || {
             json!({"item_id": id, "output_index": output_index, "content_index": 0,
-                   "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}}),
-        );
+                   "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}})
+        });
         self.open = Some(Open::Message {
             id,
             text: String::new(),
@@ -223,11 +225,11 @@ impl Emitter {
         let output_index = self.index();
         self.event(
             "response.output_item.added",
-            json!({"output_index": output_index, "item": {"id": id, "type": "reasoning", "summary": []}}),
+            || json!({"output_index": output_index, "item": {"id": id, "type": "reasoning", "summary": []}}),
         );
         self.event(
             "response.reasoning_summary_part.added",
-            json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
+            || json!({"item_id": id, "output_index": output_index, "summary_index": 0, "part": {"type": "summary_text", "text": ""}}),
         );
         self.open = Some(Open::Reasoning {
             id,
@@ -250,7 +252,7 @@ impl Emitter {
                     let id = id.clone();
                     self.event(
                         "response.output_text.delta",
-                        json!({"item_id": id, "output_index": output_index, "content_index": 0, "delta": t, "logprobs": []}),
+                        || json!({"item_id": id, "output_index": output_index, "content_index": 0, "delta": t, "logprobs": []}),
                     );
                 }
             }
@@ -265,7 +267,7 @@ impl Emitter {
                     let id = id.clone();
                     self.event(
                         "response.reasoning_summary_text.delta",
-                        json!({"item_id": id, "output_index": output_index, "summary_index": 0, "delta": t}),
+                        || json!({"item_id": id, "output_index": output_index, "summary_index": 0, "delta": t}),
                     );
                 }
             }
@@ -284,7 +286,7 @@ impl Emitter {
                 let output_index = self.index();
                 self.event(
                     "response.output_item.added",
-                    json!({"output_index": output_index, "item": {"id": id, "type": "function_call", "status": "in_progress",
+                    || json!({"output_index": output_index, "item": {"id": id, "type": "function_call", "status": "in_progress",
                            "call_id": call_id, "name": name, "arguments": ""}}),
                 );
                 self.open = Some(Open::Function {
@@ -301,7 +303,7 @@ impl Emitter {
                     let id = id.clone();
                     self.event(
                         "response.function_call_arguments.delta",
-                        json!({"item_id": id, "output_index": output_index, "delta": a}),
+                        || json!({"item_id": id, "output_index": output_index, "delta": a}),
                     );
                 }
             }
@@ -313,11 +315,11 @@ impl Emitter {
                 let output_index = self.index();
                 self.event(
                     "response.output_item.added",
-                    json!({"output_index": output_index, "item": item}),
+                    || json!({"output_index": output_index, "item": item}),
                 );
                 self.event(
                     "response.output_item.done",
-                    json!({"output_index": output_index, "item": item}),
+                    || json!({"output_index": output_index, "item": item}),
                 );
                 self.output.push(item);
             }
@@ -345,8 +347,10 @@ impl Emitter {
             }
         };
         self.finish = Some(finish);
-        let response = self.response_object(true);
-        self.event(kind, json!({"response": response}));
+        if self.streaming {
+            let response = self.response_object(true);
+            self.event(kind, || json!({"response": response}));
+        }
         self.drain()
     }
 
@@ -354,7 +358,7 @@ impl Emitter {
     pub fn error(&mut self, code: &str, message: &str) -> Vec<Bytes> {
         self.event(
             "error",
-            json!({"code": code, "message": message, "param": null}),
+            || json!({"code": code, "message": message, "param": null}),
         );
         self.drain()
     }
