@@ -4,6 +4,10 @@ use clap::Parser;
 use thesis_api::cli::{ApiKeyCommand, Cli, Command, CronCommand, UserCommand};
 use thesis_api::{App, Settings, app, cli, telemetry};
 
+// glibc malloc costs a sixth of the gateway's CPU per request; mimalloc about half of that
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Cli::parse();
