@@ -106,6 +106,7 @@ impl App {
         spawn_checkpointer(&self.state);
         spawn_auth_generation_poller(&self.state).await;
         crate::billing::leases::spawn_keeper(&self.state);
+        telemetry::spawn_metrics_upkeep(&self.state);
         tracing::info!("listening on http://{addr}");
         // Without TCP_NODELAY, each small write after the first (SSE events, a body after its
         // headers) waits for the client's delayed ACK: about 40 ms per streamed response.

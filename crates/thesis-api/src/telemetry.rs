@@ -1,7 +1,7 @@
 //! Logs, request ids, metrics, and the last word on error responses.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderValue, StatusCode};
@@ -55,6 +55,26 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+/// How often the recorder's histogram samples are folded into their buckets. The recorder keeps
+/// every sample until then: without this, an instance whose `/metrics` nobody scrapes would
+/// grow by each request's sample for as long as it runs.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Folds histogram samples into their buckets every [`METRICS_UPKEEP`] until shutdown.
+pub fn spawn_metrics_upkeep(state: &crate::state::AppState) {
+    let (handle, shutdown) = (metrics_handle(), state.shutdown.clone());
+    state.background.spawn(async move {
+        let mut tick = tokio::time::interval(METRICS_UPKEEP);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => handle.run_upkeep(),
+            }
+        }
+    });
 }
 
 /// Records `http_requests_total` and `http_request_duration_seconds` by route template.
