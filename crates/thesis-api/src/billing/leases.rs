@@ -8,6 +8,11 @@
 //! every instance's admissions see it, and the limits hold across instances exactly as with one
 //! reservation per request.
 //!
+//! A lease running low (half of it spent, or half its age gone) is renewed in the background
+//! while requests go on being admitted from it: the new lease replaces it, and what is left of
+//! the old one is given back. Under a steady load no request waits for the database; one waits
+//! only when its lease ran out before the renewal landed (a burst), or when there was none.
+//!
 //! A lease is given back (its unused part taken off the row) when it cannot cover the next
 //! request, when it has been idle for [`IDLE`], after [`MAX_AGE`], when the auth generation moves
 //! (a change to the organization, its limits or its trials: see `auth::cache`), and at shutdown.
@@ -37,25 +42,32 @@ const LEASE_SECONDS: i64 = 2;
 const MIN_REQUESTS: i64 = 16;
 /// A lease is at most this fraction of the limit (or the trial's allowance).
 const MAX_SHARE: i64 = 10;
+/// After a renewal was refused (no room for a lease near a limit) or failed, the next one is
+/// tried no sooner than this.
+const RENEW_BACKOFF: Duration = Duration::from_secs(1);
+/// A request whose lease is spent waits this long at most for the renewal under way.
+const RENEW_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 pub struct Leases {
     by_org: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<OrgLease>>>>,
     /// Rows of leases given back, deleted once their requests have all been recorded.
     closed: Mutex<Vec<Uuid>>,
-    /// Admissions from a lease in memory, leases granted, and requests that took a reservation
-    /// of their own, since start.
-    counts: [std::sync::atomic::AtomicU64; 3],
+    /// Admissions from a lease in memory, leases granted on a request's path, requests that took
+    /// a reservation of their own, and leases renewed in the background, since start.
+    counts: [std::sync::atomic::AtomicU64; 4],
 }
 
 /// Indexes of [`Leases::counts`] and their metrics.
 const FROM_LEASE: usize = 0;
 const GRANTED: usize = 1;
 const OWN: usize = 2;
-const COUNT_METRICS: [&str; 3] = [
+const RENEWED: usize = 3;
+const COUNT_METRICS: [&str; 4] = [
     "usage_admissions_from_lease_total",
     "usage_leases_granted_total",
     "usage_admissions_own_reservation_total",
+    "usage_leases_renewed_total",
 ];
 
 #[derive(Default)]
@@ -66,10 +78,17 @@ struct OrgLease {
     /// then the next one is twice as large.
     last_size: i64,
     last_spent_fast: bool,
+    /// A renewal is under way in the background; `landed` is told when it is over.
+    renewing: bool,
+    landed: Arc<tokio::sync::Notify>,
+    /// When the last renewal was refused or failed.
+    renew_refused_at: Option<Instant>,
 }
 
 struct Lease {
     id: Uuid,
+    /// What it was granted with.
+    size: i64,
     /// What is left to admit from.
     free: i64,
     trial: bool,
@@ -114,6 +133,21 @@ impl Lease {
             && self.granted_at.elapsed() < MAX_AGE
             && self.free >= estimate
     }
+
+    /// Half of it spent, or half its age gone: time to renew it.
+    fn running_low(&self) -> bool {
+        self.free.saturating_mul(2) < self.size || self.granted_at.elapsed() >= MAX_AGE / 2
+    }
+}
+
+impl OrgLease {
+    /// Whether a renewal may start now.
+    fn may_renew(&self) -> bool {
+        !self.renewing
+            && self
+                .renew_refused_at
+                .is_none_or(|at| at.elapsed() >= RENEW_BACKOFF)
+    }
 }
 
 impl Leases {
@@ -147,11 +181,49 @@ impl Leases {
             trial: lease.trial,
             leased: true,
         };
-        if let Some(lease) = s.lease.as_mut().filter(|l| l.usable(generation, estimate)) {
-            lease.free -= estimate;
-            lease.last_used = Instant::now();
-            self.count(FROM_LEASE);
-            return Ok(admitted(lease));
+        loop {
+            if let Some(lease) = s.lease.as_mut().filter(|l| l.usable(generation, estimate)) {
+                lease.free -= estimate;
+                lease.last_used = Instant::now();
+                self.count(FROM_LEASE);
+                let admission = admitted(lease);
+                let (low, size, spent_fast) = (
+                    lease.running_low(),
+                    lease.size,
+                    lease.granted_at.elapsed() < Duration::from_secs(LEASE_SECONDS as u64) / 2,
+                );
+                if low
+                    && let Some(generation) = generation
+                    && s.may_renew()
+                {
+                    // half of it gone within half its time: the next one is twice as large
+                    let previous = if spent_fast { size } else { 0 };
+                    let size =
+                        self.lease_size(state, org, estimate, s.meter.per_second.max(previous));
+                    s.renewing = true;
+                    let (state, org) = (state.clone(), org.clone());
+                    state.background.clone().spawn(async move {
+                        state.leases.renew(&state, &org, generation, size).await;
+                    });
+                }
+                return Ok(admission);
+            }
+            // a renewal under way takes the spent lease's place: wait for it rather than take a
+            // second lease beside it (near a limit there is room for one of them only)
+            if !s.renewing {
+                break;
+            }
+            let landed = s.landed.clone();
+            let notified = landed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            drop(s);
+            let waited = tokio::time::timeout(RENEW_WAIT, notified).await;
+            s = slot.lock().await;
+            if waited.is_err() {
+                // not landed in time (its task may be gone): requests take leases themselves again
+                s.renewing = false;
+            }
         }
         // spent, stale or none: give back what is left, then try a new lease
         if let Some(old) = s.lease.take() {
@@ -174,6 +246,7 @@ impl Leases {
                 let now = Instant::now();
                 let lease = Lease {
                     id,
+                    size,
                     free: size - estimate,
                     trial,
                     generation,
@@ -190,6 +263,56 @@ impl Leases {
         ledger::admit(&state.db, state.free_daily_limit_cents(), org, estimate).await
     }
 
+    /// Grants a lease of `size` in the background and puts it in place of the current one,
+    /// whose unused part is given back (see [`Leases::admit`]).
+    async fn renew(&self, state: &AppState, org: &organization::Model, generation: i64, size: i64) {
+        let granted =
+            ledger::grant_lease(&state.db, state.free_daily_limit_cents(), org, size).await;
+        let slot = self.slot(org.id);
+        let mut s = slot.lock().await;
+        s.renewing = false;
+        // those waiting take the lock next, and find what this leaves
+        s.landed.notify_waiters();
+        let (id, trial) = match granted {
+            Ok(Some(granted)) => granted,
+            Ok(None) => {
+                // near a limit: the current lease is used up, then requests reserve their own
+                s.renew_refused_at = Some(Instant::now());
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "renewing a usage lease failed; admission goes on");
+                s.renew_refused_at = Some(Instant::now());
+                return;
+            }
+        };
+        let now = Instant::now();
+        let new = Lease {
+            id,
+            size,
+            free: size,
+            trial,
+            generation,
+            granted_at: now,
+            last_used: s.lease.as_ref().map_or(now, |l| l.last_used),
+        };
+        // checked under the slot's lock, which the keeper's final give-back also takes
+        let unwanted = state.shutdown.is_cancelled()
+            || state.auth_cache.trusted_generation() != Some(generation);
+        let old = if unwanted {
+            Some(new)
+        } else {
+            s.last_size = size;
+            s.last_spent_fast = false;
+            self.count(RENEWED);
+            s.lease.replace(new)
+        };
+        drop(s);
+        if let Some(old) = old {
+            self.close(state, &old).await;
+        }
+    }
+
     fn count(&self, which: usize) {
         self.counts[which].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         metrics::counter!(COUNT_METRICS[which]).increment(1);
@@ -199,6 +322,11 @@ impl Leases {
     pub fn counts(&self) -> (u64, u64, u64) {
         let get = |i: usize| self.counts[i].load(std::sync::atomic::Ordering::Relaxed);
         (get(FROM_LEASE), get(GRANTED), get(OWN))
+    }
+
+    /// Leases renewed in the background since start.
+    pub fn renewals(&self) -> u64 {
+        self.counts[RENEWED].load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// About [`LEASE_SECONDS`] of this instance's recent usage of the organization, at least

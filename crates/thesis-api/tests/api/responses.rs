@@ -1174,6 +1174,46 @@ async fn responses_are_admitted_from_a_lease() {
     );
 }
 
+/// Under a steady stream of responses a lease is renewed in the background before it runs out:
+/// after the first, no response waits for a lease to be granted, and every one is metered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leases_are_renewed_before_they_run_out() {
+    let gw = gateway().await;
+    for i in 0..48 {
+        let (status, body) =
+            create(&gw, json!({"model": "openai", "input": format!("hi {i}")})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        // a steady rate: time for a renewal to land before the lease's other half is spent
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    let (from_lease, granted, own) = gw.app.state.leases.counts();
+    let renewed = gw.app.state.leases.renewals();
+    assert_eq!(
+        (from_lease, granted, own),
+        (47, 1, 0),
+        "only the first response waited for a lease ({renewed} renewals)"
+    );
+    assert!(renewed >= 1, "the lease was renewed: {renewed}");
+    assert_eq!(usage_records(&gw).await.len(), 48);
+    let metrics = gw
+        .app
+        .client
+        .get(gw.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(
+        metrics.contains("usage_leases_renewed_total"),
+        "renewals are counted in /metrics"
+    );
+    assert_eq!(
+        gw.app.held_nanos().await,
+        0,
+        "old leases and the current one are all given back"
+    );
+}
+
 /// A trial claimed while a lease is held covers the very next response: the claim moves the
 /// auth generation, and a lease granted before it is not used any more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
