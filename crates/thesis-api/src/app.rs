@@ -72,6 +72,9 @@ impl App {
             .clone()
             .unwrap_or_else(|| format!("http://{local_addr}"));
         let models = crate::llm::Models::from_settings(&settings)?;
+        let responses_in_flight = Arc::new(tokio::sync::Semaphore::new(
+            settings.file.gateway.max_responses_in_flight,
+        ));
         let state = AppState {
             db,
             models: Arc::new(models),
@@ -82,6 +85,7 @@ impl App {
             mailer: Arc::new(mailer),
             stripe,
             auth_cache: Default::default(),
+            responses_in_flight,
             leases: Default::default(),
             recordings: Default::default(),
             background: TaskTracker::new(),

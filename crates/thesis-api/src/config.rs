@@ -118,6 +118,31 @@ pub struct FileConfig {
     /// `[cron_schedule]`: cron job → interval in seconds, overriding the built-in schedule.
     #[serde(default)]
     pub cron_schedule: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+}
+
+/// `[gateway]`: limits of the LLM gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Responses (`POST /v1/responses`) this instance works on at once, streams included until
+    /// their upstream has ended; one more is refused at once with 503 and `Retry-After`, so that
+    /// an overload costs bounded memory instead of a queue that grows for as long as it lasts.
+    #[serde(default = "default_max_in_flight")]
+    pub max_responses_in_flight: usize,
+}
+
+fn default_max_in_flight() -> usize {
+    4096
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            max_responses_in_flight: default_max_in_flight(),
+        }
+    }
 }
 
 /// Billing settings beyond the environment variables.
@@ -275,6 +300,8 @@ struct RawFile {
     billing: BillingConfig,
     #[serde(default)]
     cron_schedule: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    gateway: GatewayConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -496,7 +523,16 @@ impl Settings {
             plans: raw.plans,
             billing: raw.billing,
             cron_schedule: raw.cron_schedule,
+            gateway: raw.gateway,
         };
+        if file.gateway.max_responses_in_flight == 0
+            || file.gateway.max_responses_in_flight > tokio::sync::Semaphore::MAX_PERMITS
+        {
+            return Err(invalid(
+                "gateway.max_responses_in_flight",
+                "must be at least 1",
+            ));
+        }
         for (job, secs) in &file.cron_schedule {
             if !crate::cron::JOB_NAMES.contains(&job.as_str()) {
                 return Err(invalid(
@@ -707,6 +743,23 @@ mod tests {
         let debug = format!("{s:?}");
         assert!(!debug.contains("sk_test_file"), "{debug}");
         assert!(!debug.contains("whsec_a"), "{debug}");
+    }
+
+    #[test]
+    fn the_gateway_in_flight_limit_is_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("t.toml");
+        let load = |toml: &str| {
+            std::fs::write(&cfg, toml).unwrap();
+            Settings::load(&env(&[("THESIS_CONFIG", cfg.to_str().unwrap())]))
+        };
+        assert_eq!(load("").unwrap().file.gateway.max_responses_in_flight, 4096);
+        let s = load("[gateway]\nmax_responses_in_flight = 10\n").unwrap();
+        assert_eq!(s.file.gateway.max_responses_in_flight, 10);
+        let err = load("[gateway]\nmax_responses_in_flight = 0\n").unwrap_err();
+        assert!(err.to_string().contains("max_responses_in_flight"), "{err}");
+        let err = load("[gateway]\nmax_in_flight = 10\n").unwrap_err();
+        assert!(err.to_string().contains("max_in_flight"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct AppState {
     pub stripe: Option<Arc<StripeClient>>,
     /// What tokens were found to be, for the requests that follow (`auth::cache`).
     pub auth_cache: Arc<crate::auth::cache::AuthCache>,
+    /// Responses under way on this instance (`[gateway] max_responses_in_flight` permits).
+    pub responses_in_flight: Arc<tokio::sync::Semaphore>,
     /// This instance's usage leases (`billing::leases`).
     pub leases: Arc<crate::billing::leases::Leases>,
     /// Usage recordings in flight on this instance, which usage reads wait for.

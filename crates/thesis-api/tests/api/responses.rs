@@ -1214,6 +1214,81 @@ async fn leases_are_renewed_before_they_run_out() {
     );
 }
 
+/// Past `[gateway] max_responses_in_flight` a response is refused at once (503 in OpenAI's shape,
+/// with `Retry-After`) until one in flight ends; a stream counts until its upstream has ended,
+/// also after its client left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn responses_past_the_in_flight_limit_are_refused_until_one_ends() {
+    let gw = gateway_with(
+        "[gateway]\nmax_responses_in_flight = 2\n[plans.free]\ndaily_limit_cents = 100000\n",
+        &[],
+    )
+    .await;
+    let stream = || {
+        gw.app
+            .client
+            .post(gw.app.url("/v1/responses"))
+            .bearer_auth(&gw.user.token)
+            .json(&json!({"model": "openai-slow", "input": "hi", "stream": true}))
+            .send()
+    };
+    // two slow streams (200 words, 10 ms apart) hold both places for about two seconds
+    let kept = stream().await.unwrap();
+    let left = stream().await.unwrap();
+    assert_eq!(
+        (kept.status(), left.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    let res = gw
+        .app
+        .client
+        .post(gw.app.url("/v1/responses"))
+        .bearer_auth(&gw.user.token)
+        .json(&json!({"model": "openai", "input": "one more"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "server_error", "{body}");
+    assert_eq!(body["error"]["code"], "server_overloaded", "{body}");
+    // a client leaving mid-stream keeps its place while its upstream is read to the end
+    drop(left);
+    let (status, body) = create(&gw, json!({"model": "openai", "input": "still full"})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // once the streams have ended, responses are admitted again, and none was metered twice
+    let text = kept.text().await.unwrap();
+    assert_eq!(events(&text).last().unwrap().0, "response.completed");
+    let mut admitted = false;
+    for _ in 0..100 {
+        let (status, _) = create(&gw, json!({"model": "openai", "input": "again"})).await;
+        if status == StatusCode::OK {
+            admitted = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(admitted, "a place came free once the streams ended");
+    // the stream whose client left frees its place once its upstream has ended (its recording
+    // under way by then, which reads of usage wait for)
+    let places = &gw.app.state.responses_in_flight;
+    for _ in 0..100 {
+        if places.available_permits() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(places.available_permits(), 2, "both places came free");
+    let records = usage_records(&gw).await;
+    assert_eq!(
+        records.len(),
+        3,
+        "two streams and one answer, each metered once: {records:?}"
+    );
+}
+
 /// A trial claimed while a lease is held covers the very next response: the claim moves the
 /// auth generation, and a lease granted before it is not used any more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -629,7 +629,13 @@ pub async fn respond_whole(
 /// reads it (no task or channel between them); should the client leave mid-stream, the body
 /// hands what is left of the upstream to a background task that reads it to its end and meters
 /// it (see [`SseBody`]'s `Drop`).
-pub fn respond_streaming(state: &AppState, p: Prepared, upstream: ProviderStream) -> Response {
+/// `in_flight` is held until the upstream has ended (also when the client left).
+pub fn respond_streaming(
+    state: &AppState,
+    p: Prepared,
+    upstream: ProviderStream,
+    in_flight: tokio::sync::OwnedSemaphorePermit,
+) -> Response {
     let mut emitter = Emitter::new(p.meta.clone(), true);
     let ready = emitter.start();
     let body = SseBody {
@@ -638,6 +644,7 @@ pub fn respond_streaming(state: &AppState, p: Prepared, upstream: ProviderStream
             p,
             upstream,
             emitter,
+            _in_flight: in_flight,
         }),
         ready,
         session_recorded: None,
@@ -662,6 +669,8 @@ struct StreamRun {
     p: Prepared,
     upstream: ProviderStream,
     emitter: Emitter,
+    /// This response's place among those in flight (`[gateway] max_responses_in_flight`).
+    _in_flight: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Events ready for the client are sent together, up to this many bytes at a time.

@@ -1,7 +1,7 @@
 use axum::Json;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use sea_orm::prelude::*;
 use serde::Serialize;
@@ -74,12 +74,32 @@ pub struct CreateResponseRequest {
         (status = 404, body = OpenAiErrorBody), (status = 413, body = OpenAiErrorBody),
         (status = 415, body = OpenAiErrorBody), (status = 429, body = OpenAiErrorBody),
         (status = 502, body = OpenAiErrorBody, description = "The upstream failed"),
+        (status = 503, body = OpenAiErrorBody, description = "This instance is at its limit of responses in flight (`Retry-After`)"),
         (status = 504, body = OpenAiErrorBody, description = "The upstream did not answer in time")))]
 pub async fn create_response(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: Request,
 ) -> Result<Response, GatewayError> {
+    // past the instance's limit a response is refused before any work: an overload then costs
+    // bounded memory, and the client (or its load balancer) retries elsewhere or later
+    let Ok(in_flight) = state.responses_in_flight.clone().try_acquire_owned() else {
+        metrics::counter!("responses_refused_overloaded_total").increment(1);
+        let mut refused = OpenAiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            format!(
+                "this server is working on its limit of {} responses at once; retry shortly",
+                state.settings.file.gateway.max_responses_in_flight
+            ),
+        )
+        .with_code("server_overloaded")
+        .into_response();
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Ok(refused);
+    };
     // the token is checked with the organization, in one round trip, once the body has named
     // it; a request refused before that still answers 401 first for a missing or bad token
     let value = match read_body(&state, request).await {
@@ -89,9 +109,13 @@ pub async fn create_response(
     let prepared = gateway::prepare(&state, &headers, &value).await?;
     let upstream = gateway::open_upstream(&state, &prepared).await?;
     if prepared.stream {
-        Ok(gateway::respond_streaming(&state, prepared, upstream))
+        Ok(gateway::respond_streaming(
+            &state, prepared, upstream, in_flight,
+        ))
     } else {
-        gateway::respond_whole(&state, prepared, upstream).await
+        let answer = gateway::respond_whole(&state, prepared, upstream).await;
+        drop(in_flight);
+        answer
     }
 }
 
