@@ -151,15 +151,9 @@ fn spawn_checkpointer(state: &AppState) {
     if state.db.get_database_backend() != sea_orm::DbBackend::Sqlite {
         return;
     }
-    let (db, shutdown) = (state.db.clone(), state.shutdown.clone());
+    let (db, mut ticks) = (state.db.clone(), state.ticks(CHECKPOINT_INTERVAL));
     state.background.spawn(async move {
-        let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-            }
+        while ticks.next().await {
             if let Err(e) = thesis_db::checkpoint(&db).await {
                 tracing::warn!(error = %e, "checkpointing the SQLite write-ahead log failed");
             }
@@ -175,14 +169,9 @@ async fn spawn_auth_generation_poller(state: &AppState) {
     }
     let state = state.clone();
     state.background.clone().spawn(async move {
-        let mut tick = tokio::time::interval(crate::auth::cache::POLL_INTERVAL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = state.ticks(crate::auth::cache::POLL_INTERVAL);
         let mut failing = false;
-        loop {
-            tokio::select! {
-                _ = state.shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-            }
+        while ticks.next().await {
             match state.auth_cache.refresh(&state.db).await {
                 Ok(_) if failing => {
                     failing = false;

@@ -38,7 +38,35 @@ pub struct AppState {
     pub shutdown: tokio_util::sync::CancellationToken,
 }
 
+/// The rounds of a periodic background task (see [`AppState::ticks`]).
+pub struct Ticks {
+    interval: tokio::time::Interval,
+    shutdown: tokio_util::sync::CancellationToken,
+}
+
+impl Ticks {
+    /// Waits for the next round: `false` once the server shuts down.
+    pub async fn next(&mut self) -> bool {
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = self.interval.tick() => true,
+        }
+    }
+}
+
 impl AppState {
+    /// Rounds every `period` until shutdown: the first at once, and a late round delays the
+    /// next ones rather than bunching them up. A round under way is never cut short, since the
+    /// work runs between calls to [`Ticks::next`].
+    pub fn ticks(&self, period: std::time::Duration) -> Ticks {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Ticks {
+            interval,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
     /// The free plan's daily limit in cents.
     pub fn free_daily_limit_cents(&self) -> i64 {
         self.settings.file.plans.free.daily_limit_cents

@@ -64,15 +64,10 @@ const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// Folds histogram samples into their buckets every [`METRICS_UPKEEP`] until shutdown.
 pub fn spawn_metrics_upkeep(state: &crate::state::AppState) {
-    let (handle, shutdown) = (metrics_handle(), state.shutdown.clone());
+    let (handle, mut ticks) = (metrics_handle(), state.ticks(METRICS_UPKEEP));
     state.background.spawn(async move {
-        let mut tick = tokio::time::interval(METRICS_UPKEEP);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tick.tick() => handle.run_upkeep(),
-            }
+        while ticks.next().await {
+            handle.run_upkeep();
         }
     });
 }

@@ -440,13 +440,8 @@ impl Leases {
 pub fn spawn_keeper(state: &AppState) {
     let state = state.clone();
     state.background.clone().spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = state.shutdown.cancelled() => break,
-                _ = tick.tick() => {}
-            }
+        let mut ticks = state.ticks(Duration::from_secs(1));
+        while ticks.next().await {
             state.leases.give_back(&state, false).await;
             state.leases.delete_drained(&state).await;
         }
