@@ -530,7 +530,7 @@ impl Settings {
         {
             return Err(invalid(
                 "gateway.max_responses_in_flight",
-                "must be at least 1",
+                format!("must be from 1 to {}", tokio::sync::Semaphore::MAX_PERMITS),
             ));
         }
         for (job, secs) in &file.cron_schedule {

@@ -233,12 +233,9 @@ impl Leases {
         }
         // leases are kept only while changes to the organization are noticed (the generation)
         if let Some(generation) = generation {
-            let previous = if s.last_spent_fast {
-                s.last_size * 2
-            } else {
-                0
-            };
-            let size = self.lease_size(state, org, estimate, s.meter.per_second.max(previous / 2));
+            // the last one spent within its time: this one is twice as large
+            let previous = if s.last_spent_fast { s.last_size } else { 0 };
+            let size = self.lease_size(state, org, estimate, s.meter.per_second.max(previous));
             s.last_size = size;
             if let Some((id, trial)) =
                 ledger::grant_lease(&state.db, state.free_daily_limit_cents(), org, size).await?

@@ -113,9 +113,8 @@ pub async fn create_response(
             &state, prepared, upstream, in_flight,
         ))
     } else {
-        let answer = gateway::respond_whole(&state, prepared, upstream).await;
-        drop(in_flight);
-        answer
+        // `in_flight` is held until this returns
+        gateway::respond_whole(&state, prepared, upstream).await
     }
 }
 
