@@ -54,7 +54,7 @@ pub fn upstream_client() -> reqwest::Client {
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(2048)
         .tcp_nodelay(true)
-        .user_agent(concat!("thesis-api/", env!("CARGO_PKG_VERSION")))
+        .user_agent(thesis_llm::providers::USER_AGENT_VALUE)
         .build()
         .expect("the HTTP client builds")
 }

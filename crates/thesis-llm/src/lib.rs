@@ -5,6 +5,7 @@
 
 pub mod emitter;
 pub mod error;
+pub mod http1;
 pub mod items;
 pub mod providers;
 pub mod request;

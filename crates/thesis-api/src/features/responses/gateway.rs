@@ -649,8 +649,6 @@ pub fn respond_streaming(
         ready,
         session_recorded: None,
         closing: vec![],
-        // the response's head and its first events go out at once
-        turns_waited: TURNS_BEFORE_WRITING,
     };
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();
@@ -739,16 +737,7 @@ struct SseBody {
     /// reach any instance at once.
     session_recorded: Option<tokio::sync::oneshot::Receiver<()>>,
     closing: Vec<Bytes>,
-    /// Scheduler turns waited for the upstream's next event since the last one (see `poll_next`).
-    turns_waited: u8,
 }
-
-/// Scheduler turns a streamed body waits for the upstream's next event before it writes what it
-/// has. An HTTP client connection hands a body over one frame per turn of its own task (about
-/// two turns of ours), so a burst the upstream sent at once would otherwise reach the client as
-/// one write per event; a frame that is not there within these turns is waiting on the network,
-/// and what is ready goes out at once.
-const TURNS_BEFORE_WRITING: u8 = 3;
 
 impl SseBody {
     fn end(&mut self, finish: Finish) {
@@ -786,7 +775,6 @@ impl futures_util::Stream for SseBody {
                 Poll::Pending => break,
                 Poll::Ready(event) => event,
             };
-            this.turns_waited = 0;
             if let Some(finish) = run.take(event, &mut this.ready) {
                 this.end(finish);
             }
@@ -801,16 +789,6 @@ impl futures_util::Stream for SseBody {
                     this.ready = std::mem::take(&mut this.closing);
                 }
             }
-        }
-        let full = this.ready.iter().map(Bytes::len).sum::<usize>() >= SSE_CHUNK;
-        if this.run.is_some()
-            && !this.ready.is_empty()
-            && !full
-            && this.turns_waited < TURNS_BEFORE_WRITING
-        {
-            this.turns_waited += 1;
-            cx.waker().wake_by_ref(); // polled again after the tasks ready now have run
-            return Poll::Pending;
         }
         match this.ready.len() {
             0 if this.run.is_none() && this.session_recorded.is_none() => Poll::Ready(None),
