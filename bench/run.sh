@@ -15,7 +15,7 @@ ROOT=$PWD
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 FIXED_RATES=${BENCH_RATES:-"50 100 150"}
 ROUNDS=${BENCH_ROUNDS:-3}
-LADDER=${BENCH_LADDER:-"50 75 100 150 200 300 400 600 800 1000 1200 1600 2000 2400 3200 4800 6400 9600 12800"}
+LADDER=${BENCH_LADDER:-"25 50 75 100 150 200 300 400 600 800 1000 1200 1600 2000 2400 3200 4800 6400 9600 12800"}
 HOLD=${BENCH_HOLD:-1000}
 SLO_MS=${BENCH_SLO_MS:-100}
 LITELLM_WORKERS=${BENCH_LITELLM_WORKERS:-2}
@@ -120,13 +120,34 @@ settle() { # target mode
   done
   log "$1 ($2) did not settle"
 }
+# Waits (at most a minute) until the host's CPUs are at least QUIET_IDLE% idle over a second:
+# a target that was overloaded (LiteLLM past its ceiling) goes on working off its backlog after
+# its load generator stopped, on the cores the next measurement runs on.
+QUIET_IDLE=${BENCH_QUIET_IDLE:-90}
+cpu_idle() { # idle % of all CPUs over one second
+  local a b
+  read -r -a a < <(grep '^cpu ' /proc/stat); sleep 1; read -r -a b < <(grep '^cpu ' /proc/stat)
+  local busy=0 idle=0 i
+  for i in 1 2 3 6 7 8; do busy=$((busy + b[i] - a[i])); done
+  for i in 4 5; do idle=$((idle + b[i] - a[i])); done
+  echo $((100 * idle / (busy + idle > 0 ? busy + idle : 1)))
+}
+quiet() {
+  local idle
+  for _ in $(seq 1 60); do
+    idle=$(cpu_idle)
+    [ "$idle" -ge "$QUIET_IDLE" ] && return 0
+  done
+  log "the host did not quiet down (last: ${idle}% idle); measuring anyway"
+}
 # Fixed rates: every target in turn at each rate, ROUNDS times over, so that the host's drift
-# reaches all of them alike; the report takes the median of the rounds.
+# reaches all of them alike, each run starting on a quiet host; the report takes the median of
+# the rounds.
 fixed() { # mode rate...
   local mode=$1; shift
   for r in "$@"; do
     for round in $(seq 1 "$ROUNDS"); do
-      for t in direct thesis litellm; do run "$t" "$mode" "$r" "$SECONDS_PER_RUN" fixed >/dev/null; done
+      for t in direct thesis litellm; do quiet; run "$t" "$mode" "$r" "$SECONDS_PER_RUN" fixed >/dev/null; done
     done
   done
 }
@@ -137,6 +158,7 @@ for mode in plain stream; do
   fixed "$mode" $FIXED_RATES
   for t in direct thesis litellm; do
     MAX[$t]=0
+    quiet
     for r in $LADDER; do
       if ! run "$t" "$mode" "$r" "$SECONDS_PER_RUN" ladder | sustains; then break; fi
       MAX[$t]=$r
