@@ -29,9 +29,10 @@ def median(rs, key):
 
 
 print("## Added latency over direct-to-mock (ms), open loop, fixed rates\n")
-print("Each cell: the median over rounds of the target's percentile minus direct-to-mock's.\n")
-print("| mode | rate (req/s) | rounds | direct p50 / p99 | thesis added p50 / p99 | litellm added p50 / p99 | litellm/thesis added p99 |")
-print("|---|---:|---:|---:|---:|---:|---:|")
+print("Each cell: the median over rounds of the target's percentile minus direct-to-mock's.")
+print("The range is thesis's added p99 round by round (each round against that round's direct run).\n")
+print("| mode | rate (req/s) | rounds | direct p50 / p99 | thesis added p50 / p99 | thesis added p99 range | litellm added p50 / p99 | litellm/thesis added p99 |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for (mode, rate) in sorted(fixed):
     d = fixed[(mode, rate)]
     if not {"direct", "thesis", "litellm"} <= d.keys():
@@ -41,9 +42,12 @@ for (mode, rate) in sorted(fixed):
     errs = {t: sum(r["errors"] for r in d[t]) for t in d}
     note = "" if not any(errs.values()) else f" (errors: {errs})"
     ratio = add["litellm"][1] / add["thesis"][1] if add["thesis"][1] > 0 else float("inf")
+    # rounds run in order (direct, thesis, litellm), so the i-th rows of each are one round
+    rounds = [t["p99_ms"] - b["p99_ms"] for b, t in zip(d["direct"], d["thesis"])]
+    spread = f"{fmt(min(rounds))}-{fmt(max(rounds))}"
     print(
         f"| {mode} | {rate} | {len(d['thesis'])} | {fmt(base['p50_ms'])} / {fmt(base['p99_ms'])} "
-        f"| {fmt(add['thesis'][0])} / {fmt(add['thesis'][1])} "
+        f"| {fmt(add['thesis'][0])} / {fmt(add['thesis'][1])} | {spread} "
         f"| {fmt(add['litellm'][0])} / {fmt(add['litellm'][1])} | {ratio:.0f}×{note} |"
     )
 
