@@ -43,8 +43,12 @@ for (mode, rate) in sorted(fixed):
     note = "" if not any(errs.values()) else f" (errors: {errs})"
     ratio = add["litellm"][1] / add["thesis"][1] if add["thesis"][1] > 0 else float("inf")
     # rounds run in order (direct, thesis, litellm), so the i-th rows of each are one round
-    rounds = [t["p99_ms"] - b["p99_ms"] for b, t in zip(d["direct"], d["thesis"])]
-    spread = f"{fmt(min(rounds))}-{fmt(max(rounds))}"
+    rounds = [
+        t["p99_ms"] - b["p99_ms"]
+        for b, t in zip(d["direct"], d["thesis"])
+        if t["p99_ms"] is not None and b["p99_ms"] is not None
+    ]
+    spread = f"{fmt(min(rounds))}-{fmt(max(rounds))}" if rounds else "n/a"
     print(
         f"| {mode} | {rate} | {len(d['thesis'])} | {fmt(base['p50_ms'])} / {fmt(base['p99_ms'])} "
         f"| {fmt(add['thesis'][0])} / {fmt(add['thesis'][1])} | {spread} "
